@@ -11,9 +11,11 @@ APP_NAME = "cnn-workbench"
 
 def resources_dir() -> Path:
     """The bundled `resources/` folder, from a source checkout, an editable install or a wheel."""
-    checkout = Path(__file__).resolve().parent.parent / "resources"
-    if checkout.is_dir():
-        return checkout
+    here = Path(__file__).resolve().parent
+    # A wheel ships it as workbench/resources; a checkout keeps it beside the package.
+    for candidate in (here / "resources", here.parent / "resources"):
+        if (candidate / "__init__.py").is_file():
+            return candidate
     return Path(str(_resources.files("workbench.resources")))
 
 
