@@ -1,1 +1,27 @@
-"""workbench.runs."""
+"""workbench.runs: the run store (SQLite, WAL) and run folders. No Qt, no torch."""
+
+from workbench.runs.buffer import MetricBuffer
+from workbench.runs.owner import DEFAULT_STALE_AFTER_S
+from workbench.runs.records import (
+    ALL_STATUSES,
+    COMPLETED,
+    DIVERGED,
+    FAILED,
+    FINISHED_STATUSES,
+    INTERRUPTED,
+    RUNNING,
+    STOPPED,
+    STORED_STATUSES,
+    MetricRow,
+    RunInUseError,
+    RunRecord,
+    new_run_id,
+)
+from workbench.runs.schema import SCHEMA_VERSION
+from workbench.runs.store import DB_NAME, RunStore, finished
+
+__all__ = [
+    "ALL_STATUSES", "COMPLETED", "DB_NAME", "DEFAULT_STALE_AFTER_S", "DIVERGED", "FAILED", "FINISHED_STATUSES",
+    "INTERRUPTED", "RUNNING", "SCHEMA_VERSION", "STOPPED", "STORED_STATUSES", "MetricBuffer", "MetricRow",
+    "RunInUseError", "RunRecord", "RunStore", "finished", "new_run_id",
+]

@@ -1,0 +1,98 @@
+"""Plain records of the run store: run rows, metric rows, statuses and run ids (no Qt, no torch)."""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from workbench.errors import WorkbenchError
+
+# Statuses stored in the database. "interrupted" is never stored: it is how a `running` row whose
+# owning process is gone reads back.
+RUNNING, COMPLETED, STOPPED, FAILED, DIVERGED = "running", "completed", "stopped", "failed", "diverged"
+INTERRUPTED = "interrupted"
+STORED_STATUSES: tuple[str, ...] = (RUNNING, COMPLETED, STOPPED, FAILED, DIVERGED)
+ALL_STATUSES: tuple[str, ...] = STORED_STATUSES + (INTERRUPTED,)
+FINISHED_STATUSES: tuple[str, ...] = (COMPLETED, STOPPED, FAILED, DIVERGED)
+
+_RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class RunInUseError(WorkbenchError):
+    """The run is being trained by a live process, so it cannot be resumed or deleted now."""
+
+
+class MetricRow(NamedTuple):
+    """One logged value: `name` at (`epoch`, `step`), recorded at wall-clock `time` (seconds)."""
+
+    epoch: int
+    step: int
+    name: str
+    value: float
+    time: float
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as stored, with `status` already resolved (a dead owner reads `interrupted`)."""
+
+    run_id: str
+    name: str
+    status: str
+    arch: str
+    arch_options: dict
+    dataset: str
+    config: dict
+    device: str
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    epochs_completed: int
+    best_val_accuracy: float | None
+    final_metrics: dict
+    message: str
+    folder: Path
+    # Additions to the documented contract (all defaulted).
+    best_metrics: dict = field(default_factory=dict)
+    owner_pid: int | None = None
+    owner_host: str = ""
+    heartbeat_at: float | None = None
+
+    @property
+    def epochs_planned(self) -> int | None:
+        """The configured number of epochs, when the config records it."""
+        value = self.config.get("epochs")
+        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: the folder as a string, non-finite numbers (a diverged loss) as None."""
+        data = asdict(self)
+        data["folder"] = str(self.folder)
+        data["epochs_planned"] = self.epochs_planned
+        return _finite(data)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def new_run_id(now: float | None = None) -> str:
+    """A short id that sorts by creation time (UTC, to the second) with a random suffix: 20250301-142530-7f3a."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+def is_valid_run_id(run_id: str) -> bool:
+    """True when `run_id` is safe to use as a folder name (letters, digits, '-', '_', '.')."""
+    return bool(_RUN_ID_RE.match(run_id)) and ".." not in run_id

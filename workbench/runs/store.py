@@ -1,0 +1,398 @@
+"""The run store: one SQLite database (WAL) per workspace plus a folder per run.
+
+Safe to share between threads (one connection per thread) and processes (WAL, short IMMEDIATE write
+transactions, a busy timeout), so a Qt worker, the GUI thread and `torchrun` ranks can all use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import InvalidOptionError, UnknownNameError, WorkspaceError, suggest
+from workbench.runs.owner import DEFAULT_STALE_AFTER_S, current_owner, owner_alive
+from workbench.runs.records import (
+    FINISHED_STATUSES,
+    INTERRUPTED,
+    RUNNING,
+    STORED_STATUSES,
+    MetricRow,
+    RunInUseError,
+    RunRecord,
+    is_valid_run_id,
+    new_run_id,
+)
+from workbench.runs.schema import SCHEMA_VERSION, migrate
+
+DB_NAME = "runs.sqlite"
+BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another process's transaction
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value if value is not None else {}, sort_keys=True, default=str)
+
+
+def _loads(text: str | None) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class RunStore:
+    """Runs and their metrics in `<workspace>/runs.sqlite`; run folders under `<workspace>/runs/`."""
+
+    def __init__(self, workspace: Path | str | None = None, *, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> None:
+        if workspace is None:
+            from workbench.paths import default_workspace
+
+            workspace = default_workspace()
+        self.workspace = Path(workspace).expanduser()
+        self.db_path = self.workspace / DB_NAME
+        self.runs_root = self.workspace / "runs"
+        self.stale_after_s = stale_after_s
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._inherited: list[sqlite3.Connection] = []  # from a forked parent: never used or closed
+        self._pid = os.getpid()
+        self._prepare_workspace()
+        with self._errors("open"):
+            self._migrate()
+
+    # --- connection management ----------------------------------------------------------------------
+
+    def _prepare_workspace(self) -> None:
+        try:
+            self.runs_root.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=self.workspace)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise WorkspaceError(
+                f"Cannot use workspace {self.workspace} ({exc.strerror or exc}); "
+                "choose a writable folder with --workspace or WORKBENCH_HOME."
+            ) from None
+
+    def _conn(self) -> sqlite3.Connection:
+        if os.getpid() != self._pid:  # forked: SQLite connections must not cross a fork
+            with self._lock:
+                self._inherited.extend(self._connections)
+                self._connections = []
+                self._local = threading.local()
+                self._pid = os.getpid()
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # autocommit mode: transactions are explicit (BEGIN IMMEDIATE for writes).
+            conn = sqlite3.connect(
+                self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            # NORMAL is durable against process crashes in WAL mode, and much faster than FULL.
+            conn.execute("PRAGMA synchronous = NORMAL" if str(mode).lower() == "wal" else "PRAGMA synchronous = FULL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise WorkspaceError(
+                f"Could not {action} the run database {self.db_path} ({exc}); check that the workspace "
+                "is writable, has free space and is not on a network drive."
+            ) from exc
+
+    @contextmanager
+    def _write(self, action: str) -> Iterator[sqlite3.Connection]:
+        with self._errors(action):
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._errors("read"):
+            return self._conn().execute(sql, params).fetchall()
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = migrate(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        if version > SCHEMA_VERSION:
+            raise WorkspaceError(
+                f"The run database {self.db_path} was written by a newer CNN Workbench "
+                f"(schema {version}); upgrade the app or use another workspace."
+            )
+
+    def close(self) -> None:
+        """Close every connection this store opened (the store reopens lazily if used again)."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+            self._local = threading.local()
+        for conn in connections:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- runs ---------------------------------------------------------------------------------------
+
+    def run_dir(self, run_id: str) -> Path:
+        """The run's folder, `<workspace>/runs/<run_id>/` (not created here)."""
+        if not is_valid_run_id(run_id):
+            raise UnknownNameError(f"{run_id!r} is not a valid run id; run `workbench runs` to list them.")
+        return self.runs_root / run_id
+
+    def create_run(
+        self,
+        *,
+        arch: str,
+        arch_options: dict | None,
+        dataset: str,
+        config: dict,
+        device: str,
+        name: str = "",
+    ) -> str:
+        """Insert a `running` run owned by this process, create its folder, and return its id."""
+        owner = current_owner()
+        for _ in range(20):
+            run_id = new_run_id()
+            now = time.time()
+            try:
+                with self._write("create a run in") as conn:
+                    conn.execute(
+                        "INSERT INTO runs (id, name, created_at, updated_at, status, arch, arch_options, dataset,"
+                        " config, device, owner_pid, owner_host, owner_start, heartbeat_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (run_id, name, now, now, RUNNING, arch, _dumps(arch_options), dataset, _dumps(config),
+                         device, owner.pid, owner.host, owner.start, now),
+                    )
+            except WorkspaceError as exc:
+                if isinstance(exc.__cause__, sqlite3.IntegrityError):
+                    continue  # id collision within the same second: draw another suffix
+                raise
+            break
+        else:  # pragma: no cover - 20 collisions in a row
+            raise WorkspaceError(f"Could not allocate a new run id in {self.db_path}; try again.")
+        try:
+            self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(f"Cannot create the run folder {self.run_dir(run_id)} ({exc.strerror}); "
+                                 "choose a writable workspace.") from None
+        return run_id
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: str | None = None,
+        epochs_completed: int | None = None,
+        best_val_accuracy: float | None = None,
+        final_metrics: dict | None = None,
+        message: str | None = None,
+        best_metrics: dict | None = None,
+        name: str | None = None,
+        device: str | None = None,
+        config: dict | None = None,
+    ) -> None:
+        """Change the given fields. Setting status `running` makes this process the owner (resume);
+        a finished status records `finished_at`."""
+        sets: dict[str, Any] = {}
+        if status is not None:
+            if status not in STORED_STATUSES:
+                raise InvalidOptionError(f"Run status {status!r} is not one of: {', '.join(STORED_STATUSES)}.")
+            sets["status"] = status
+            if status == RUNNING:
+                owner = current_owner()
+                sets.update(owner_pid=owner.pid, owner_host=owner.host, owner_start=owner.start,
+                            heartbeat_at=time.time(), finished_at=None)
+            else:
+                sets["finished_at"] = time.time()
+        for key, value in (("epochs_completed", epochs_completed), ("best_val_accuracy", best_val_accuracy),
+                           ("message", message), ("name", name), ("device", device)):
+            if value is not None:
+                sets[key] = value
+        for key, value in (("final_metrics", final_metrics), ("best_metrics", best_metrics), ("config", config)):
+            if value is not None:
+                sets[key] = _dumps(value)
+        sets["updated_at"] = time.time()
+        assignments = ", ".join(f"{key} = ?" for key in sets)
+        with self._write("update a run in") as conn:
+            cur = conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*sets.values(), run_id))
+            if cur.rowcount == 0:
+                raise self._unknown(run_id, conn)
+
+    def claim_run(self, run_id: str) -> RunRecord:
+        """Flip a stopped/interrupted/failed run back to `running`, owned by this process (for resume).
+        Check and flip happen in one transaction, so two processes cannot both claim it.
+        RunInUseError when another live process is still training it."""
+        me = current_owner()
+        with self._write("update a run in") as conn:
+            row = conn.execute(f"SELECT {self._COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise self._unknown(run_id, conn)
+            record = self._record(row, time.time())
+            ours = (record.owner_pid, record.owner_host) == (me.pid, me.host)
+            if record.status == RUNNING and not ours:
+                raise RunInUseError(
+                    f"Run {run_id} is still being trained by process {record.owner_pid} on {record.owner_host}; "
+                    "stop it before resuming."
+                )
+            now = time.time()
+            conn.execute(
+                "UPDATE runs SET status = ?, owner_pid = ?, owner_host = ?, owner_start = ?, heartbeat_at = ?,"
+                " updated_at = ?, finished_at = NULL, message = '' WHERE id = ?",
+                (RUNNING, me.pid, me.host, me.start, now, now, run_id),
+            )
+        return self.get_run(run_id)
+
+    def heartbeat(self, run_id: str) -> None:
+        """Mark the owning process alive now (matters for runs owned from another host)."""
+        now = time.time()
+        with self._write("update a run in") as conn:
+            cur = conn.execute("UPDATE runs SET heartbeat_at = ?, updated_at = ? WHERE id = ?", (now, now, run_id))
+            if cur.rowcount == 0:
+                raise self._unknown(run_id, conn)
+
+    def _unknown(self, run_id: str, conn: sqlite3.Connection | None = None) -> UnknownNameError:
+        rows = (conn or self._conn()).execute("SELECT id FROM runs ORDER BY created_at DESC LIMIT 500").fetchall()
+        return UnknownNameError(
+            f"No run {run_id!r} in workspace {self.workspace}.{suggest(run_id, [r[0] for r in rows])}"
+            " Run `workbench runs` to list them."
+        )
+
+    _COLUMNS = ("id, name, status, arch, arch_options, dataset, config, device, created_at, updated_at, finished_at,"
+                " epochs_completed, best_val_accuracy, final_metrics, message, best_metrics, owner_pid, owner_host,"
+                " owner_start, heartbeat_at")
+
+    def _record(self, row: tuple, now: float) -> RunRecord:
+        (run_id, name, status, arch, arch_options, dataset, config, device, created_at, updated_at, finished_at,
+         epochs_completed, best_val, final_metrics, message, best_metrics, pid, host, start, heartbeat_at) = row
+        if status == RUNNING and not owner_alive(pid, host, start, heartbeat_at, now, self.stale_after_s):
+            status = INTERRUPTED
+        return RunRecord(
+            run_id=run_id, name=name, status=status, arch=arch, arch_options=_loads(arch_options), dataset=dataset,
+            config=_loads(config), device=device, created_at=created_at, updated_at=updated_at,
+            finished_at=finished_at, epochs_completed=int(epochs_completed),
+            best_val_accuracy=None if best_val is None else float(best_val), final_metrics=_loads(final_metrics),
+            message=message, folder=self.runs_root / run_id, best_metrics=_loads(best_metrics),
+            owner_pid=pid, owner_host=host or "", heartbeat_at=heartbeat_at,
+        )
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """One run; UnknownNameError (with close-id suggestions) when absent."""
+        rows = self._read(f"SELECT {self._COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            with self._errors("read"):
+                raise self._unknown(run_id)
+        return self._record(rows[0], time.time())
+
+    def list_runs(self, status: str | None = None) -> list[RunRecord]:
+        """All runs, newest first; `status` filters on the resolved status (e.g. 'interrupted')."""
+        now = time.time()
+        rows = self._read(f"SELECT {self._COLUMNS} FROM runs ORDER BY created_at DESC, id DESC")
+        records = [self._record(row, now) for row in rows]
+        return [r for r in records if status is None or r.status == status]
+
+    def delete_run(self, run_id: str, *, force: bool = False) -> None:
+        """Remove the run's rows and folder. RunInUseError while a live process trains it (unless force)."""
+        record = self.get_run(run_id)
+        if record.status == RUNNING and not force:
+            raise RunInUseError(f"Run {run_id} is still being trained; stop it before deleting it.")
+        with self._write("delete a run from") as conn:
+            conn.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+    # --- metrics ------------------------------------------------------------------------------------
+
+    def log_metrics(self, run_id: str, rows: Iterable[MetricRow | tuple], *, heartbeat: bool = False) -> None:
+        """Append metric rows (epoch, step, name, value, time) in one short transaction.
+        With heartbeat=True the run's heartbeat is refreshed in the same transaction."""
+        values = []
+        for row in rows:
+            epoch, step, name, value, at = row
+            value = float(value)
+            values.append((run_id, int(epoch), int(step), str(name), None if value != value else value, float(at)))
+        if not values and not heartbeat:
+            return
+        with self._write("log metrics in") as conn:
+            if heartbeat:
+                now = time.time()
+                cur = conn.execute("UPDATE runs SET heartbeat_at = ?, updated_at = ? WHERE id = ?", (now, now, run_id))
+                if cur.rowcount == 0:
+                    raise self._unknown(run_id, conn)
+            if values:
+                try:
+                    conn.executemany(
+                        "INSERT INTO metrics (run_id, epoch, step, name, value, time) VALUES (?, ?, ?, ?, ?, ?)",
+                        values,
+                    )
+                except sqlite3.IntegrityError:  # foreign key: the run does not exist
+                    raise self._unknown(run_id, conn) from None
+
+    def metrics(self, run_id: str, names: Iterable[str] | None = None) -> dict[str, list[tuple[int, int, float]]]:
+        """name -> [(epoch, step, value)] in logging order; NaN values come back as NaN."""
+        sql = "SELECT name, epoch, step, value FROM metrics WHERE run_id = ?"
+        params: list[Any] = [run_id]
+        if names is not None:
+            wanted = list(names)
+            if not wanted:
+                return {}
+            sql += f" AND name IN ({', '.join('?' * len(wanted))})"
+            params += wanted
+        rows = self._read(sql + " ORDER BY epoch, step, rowid", params)
+        if not rows and not self._read("SELECT 1 FROM runs WHERE id = ?", (run_id,)):
+            with self._errors("read"):
+                raise self._unknown(run_id)
+        result: dict[str, list[tuple[int, int, float]]] = {}
+        for name, epoch, step, value in rows:
+            result.setdefault(name, []).append((epoch, step, float("nan") if value is None else value))
+        return result
+
+    def discard_metrics_after(self, run_id: str, epoch: int) -> int:
+        """Delete rows logged for epochs after `epoch` (the partial epoch a crash left behind, before a
+        resume from the checkpoint at `epoch`). Returns the number of rows deleted."""
+        with self._write("update metrics in") as conn:
+            return conn.execute("DELETE FROM metrics WHERE run_id = ? AND epoch > ?", (run_id, int(epoch))).rowcount
+
+    def integrity_check(self) -> str:
+        """SQLite's `PRAGMA integrity_check` result ('ok' when the database is sound)."""
+        return "; ".join(str(r[0]) for r in self._read("PRAGMA integrity_check"))
+
+
+def finished(status: str) -> bool:
+    """True for statuses that end a run (completed, stopped, failed, diverged)."""
+    return status in FINISHED_STATUSES
