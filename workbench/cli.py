@@ -80,6 +80,8 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train an architecture on a dataset")
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("runs", help="list the runs in a workspace")
+    p.add_argument("--workspace", default=None, help="workspace folder (default: $WORKBENCH_HOME or the user data folder)")
+    p.add_argument("--json", action="store_true", help="print one JSON list as the last line")
     p.set_defaults(func=_cmd_runs)
 
 
@@ -88,7 +90,35 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    raise NotImplementedError  # filled in by the training-engine work
+    """List the workspace's runs, newest first: a table, or a JSON list as the last line."""
+    import time as _time
+    from pathlib import Path
+
+    from workbench.runs import RunStore
+
+    store = RunStore(Path(args.workspace) if args.workspace else None)
+    try:
+        records = store.list_runs()
+    finally:
+        store.close()
+    if args.json:
+        print_json_line([r.to_dict() for r in records])
+        return EXIT_OK
+    if not records:
+        print(f"No runs in {store.workspace} yet; start one with `workbench train`.")
+        return EXIT_OK
+    header = ("RUN ID", "NAME", "STATUS", "ARCH", "DATASET", "EPOCHS", "BEST VAL", "CREATED")
+    rows = [header]
+    for r in records:
+        planned = r.epochs_planned
+        epochs = f"{r.epochs_completed}/{planned}" if planned is not None else str(r.epochs_completed)
+        best = "-" if r.best_val_accuracy is None else f"{100 * r.best_val_accuracy:.2f}%"
+        created = _time.strftime("%Y-%m-%d %H:%M", _time.localtime(r.created_at))
+        rows.append((r.run_id, r.name or "-", r.status, r.arch, r.dataset, epochs, best, created))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return EXIT_OK
 
 
 # --- gui and entry point ---------------------------------------------------------------------------------
