@@ -1,0 +1,80 @@
+"""Shared fixtures for the GUI tests: offscreen Qt, isolated settings and workspace, thread-leak check,
+and Qt warnings turned into failures."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QSettings, QThread  # noqa: E402
+
+# Messages the offscreen platform prints on its own; everything else at WARNING level fails a test.
+QT_BENIGN = ("propagateSizeHints", "This plugin does not support")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents and item.get_closest_marker("qt_log_level_fail") is None:
+            item.add_marker(pytest.mark.qt_log_level_fail("WARNING"))
+            item.add_marker(pytest.mark.qt_log_ignore(*QT_BENIGN))
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads(monkeypatch: pytest.MonkeyPatch):
+    """Fail the test if a QThread or Python thread it started is still running at teardown."""
+    started: list[QThread] = []
+    original = QThread.start
+
+    def tracking_start(self: QThread, *args: object) -> None:
+        started.append(self)
+        original(self, *args)
+
+    monkeypatch.setattr(QThread, "start", tracking_start)
+    before = set(threading.enumerate())
+    yield started
+    leaked = []
+    for thread in started:
+        try:
+            if thread.isRunning():
+                leaked.append(f"QThread {thread.objectName() or thread!r}")
+        except RuntimeError:  # already deleted on the C++ side: it had finished
+            pass
+    for thread in set(threading.enumerate()) - before:
+        thread.join(timeout=1.0)  # a thread that is just finishing is not a leak
+        if thread.is_alive():
+            leaked.append(f"thread {thread.name}")
+    if leaked:
+        pytest.fail("threads left running at teardown: " + ", ".join(leaked))
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> QSettings:
+    """Default QSettings go to an INI file under tmp_path; returns one for tests to hand to the window."""
+    folder = tmp_path / "settings"
+    folder.mkdir()
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+        QSettings.setPath(QSettings.Format.IniFormat, scope, str(folder))
+    return QSettings(str(folder / "workbench.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def settings(isolated_settings: QSettings) -> QSettings:
+    """An isolated QSettings (IniFormat file in tmp_path)."""
+    return isolated_settings
+
+
+@pytest.fixture(autouse=True)
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary workspace; $WORKBENCH_HOME and $WORKBENCH_DATA point into it."""
+    ws = tmp_path / "workspace"
+    ws.mkdir()
+    monkeypatch.setenv("WORKBENCH_HOME", str(ws))
+    monkeypatch.setenv("WORKBENCH_DATA", str(ws / "data"))
+    return ws

@@ -1,0 +1,175 @@
+"""Downloading a data set off the GUI thread, with progress and cancel.
+
+`run_download` is Qt-free (testable with a Mock sink); `DownloadRunner` runs it in a QThread and shows a
+QProgressDialog whose Cancel button sets the cancel flag the engine polls.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtWidgets import QProgressDialog, QWidget
+
+from workbench.errors import WorkbenchError
+
+
+class DownloadSink(Protocol):
+    def progress(self, done: int, total: int) -> None: ...
+    def finished(self, ok: bool, message: str, details: str) -> None: ...
+
+
+def run_download(name: str, root: Path | None, sink: DownloadSink, cancel: threading.Event, *,
+                 download: Callable[..., Any] | None = None, min_interval: float = 0.05) -> bool:
+    """Download data set `name` into `root`, reporting to `sink`; never raises. Returns success."""
+    if download is None:
+        import workbench.data as data
+
+        download = data.download
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= min_interval or (total and done >= total):
+            last[0] = now
+            sink.progress(int(done), int(total))
+
+    try:
+        download(name, root, progress=progress, cancel=cancel.is_set)
+    except WorkbenchError as exc:
+        sink.finished(False, "" if cancel.is_set() else str(exc), "")
+        return False
+    except Exception as exc:  # network or disk failure: report, keep the app alive
+        sink.finished(False, f"Downloading {name} failed ({type(exc).__name__}); check the connection and "
+                             "the data folder, then try again.", traceback.format_exc())
+        return False
+    if cancel.is_set():
+        sink.finished(False, "", "")
+        return False
+    sink.finished(True, "", "")
+    return True
+
+
+class _DownloadWorker(QObject):
+    progressed = Signal(int, int)
+    ended = Signal(bool, str, str)
+    done = Signal()
+
+    def __init__(self, name: str, root: Path | None, cancel: threading.Event) -> None:
+        super().__init__()
+        self._name, self._root, self._cancel = name, root, cancel
+
+    def progress(self, done: int, total: int) -> None:
+        self.progressed.emit(done, total)
+
+    def finished(self, ok: bool, message: str, details: str) -> None:
+        self.ended.emit(ok, message, details)
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            # Looked up at call time so tests can monkeypatch workbench.data.download.
+            import workbench.data as data
+
+            run_download(self._name, self._root, self, self._cancel, download=data.download)
+        finally:
+            app = QCoreApplication.instance()
+            if app is not None:
+                self.moveToThread(app.thread())
+            self.done.emit()
+
+
+class DownloadRunner(QObject):
+    """One download at a time, with a progress dialog; emits `finished(ok, message, details)`."""
+
+    finished = Signal(bool, str, str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: _DownloadWorker | None = None
+        self.cancel_event = threading.Event()
+        self.dialog: QProgressDialog | None = None
+
+    def is_running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, name: str, root: Path | None, dialog_parent: QWidget | None = None) -> None:
+        if self._thread is not None:
+            return
+        self.cancel_event = threading.Event()
+        dialog = QProgressDialog(f"Downloading {name}…", "Cancel", 0, 0, dialog_parent)
+        dialog.setObjectName("downloadProgress")
+        dialog.setWindowTitle("Download")
+        dialog.setMinimumDuration(0)
+        dialog.setAutoClose(False)
+        dialog.setAutoReset(False)
+        dialog.canceled.connect(self.cancel)
+        dialog.show()
+        self.dialog = dialog
+        thread = QThread()
+        thread.setObjectName("downloadThread")
+        worker = _DownloadWorker(name, root, self.cancel_event)
+        worker.moveToThread(thread)
+        worker.progressed.connect(self._on_progress)
+        worker.ended.connect(self._on_ended)
+        thread.started.connect(worker.run)
+        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        thread.finished.connect(self._on_thread_finished)
+        self._thread, self._worker = thread, worker
+        thread.start()
+
+    @Slot()
+    def cancel(self) -> None:
+        """Ask the download to stop (the engine removes partial files)."""
+        self.cancel_event.set()
+
+    def wait(self, timeout_ms: int) -> bool:
+        """Cancel and wait for the thread to end."""
+        thread = self._thread
+        if thread is None:
+            return True
+        self.cancel()
+        if not thread.wait(max(0, int(timeout_ms))):
+            return False
+        QCoreApplication.sendPostedEvents(None, 0)
+        QCoreApplication.processEvents()
+        if self._thread is thread:
+            self._on_thread_finished()
+        return True
+
+    @Slot(int, int)
+    def _on_progress(self, done: int, total: int) -> None:
+        if self.dialog is None:
+            return
+        if total > 0:
+            # QProgressDialog takes ints; scale bytes to kilobytes so large files fit.
+            self.dialog.setMaximum(max(1, total // 1024))
+            self.dialog.setValue(min(done, total) // 1024)
+            self.dialog.setLabelText(f"Downloading… {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+        else:
+            self.dialog.setLabelText(f"Downloading… {done / 1e6:.1f} MB")
+
+    @Slot(bool, str, str)
+    def _on_ended(self, ok: bool, message: str, details: str) -> None:
+        self._result = (ok, message, details)
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        thread = self._thread
+        if thread is None:
+            return
+        self._thread = self._worker = None
+        thread.wait()
+        if self.dialog is not None:
+            self.dialog.canceled.disconnect(self.cancel)
+            self.dialog.close()
+            self.dialog.deleteLater()
+            self.dialog = None
+        ok, message, details = getattr(self, "_result", (False, "", ""))
+        self._result = (False, "", "")
+        self.finished.emit(ok, message, details)

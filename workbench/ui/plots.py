@@ -1,0 +1,228 @@
+"""Live training curves (pyqtgraph): loss, accuracy, learning rate and throughput.
+
+Curves are created once. Metric dicts from the worker are appended to growable numpy buffers in the
+slot; a QTimer (~20 Hz) pushes them to the curves with `setData` only when something changed.
+Long runs are drawn with pyqtgraph's peak downsampling and clip-to-view.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+REDRAW_MS = 50          # about 20 Hz
+EMA_ALPHA = 0.1         # smoothing of the per-step loss
+
+# (plot attribute, series name, legend label, colour, pen style: per-step curves are thin lines,
+# per-epoch curves get symbols)
+_SERIES = (
+    ("lossPlot", "step_loss", "train loss (per step, raw)", (150, 150, 150), "raw"),
+    ("lossPlot", "step_loss_ema", "train loss (smoothed)", (31, 119, 180), "line"),
+    ("lossPlot", "train_loss", "train loss (epoch)", (255, 127, 14), "epoch"),
+    ("lossPlot", "val_loss", "val loss (epoch)", (214, 39, 40), "epoch"),
+    ("accuracyPlot", "step_accuracy", "train accuracy (per step)", (150, 150, 150), "raw"),
+    ("accuracyPlot", "train_accuracy", "train accuracy (epoch)", (255, 127, 14), "epoch"),
+    ("accuracyPlot", "val_accuracy", "val accuracy (epoch)", (44, 160, 44), "epoch"),
+    ("lrPlot", "lr", "learning rate", (148, 103, 189), "line"),
+    ("throughputPlot", "images_per_second", "images/s", (140, 86, 75), "line"),
+)
+# Metric names (as the run store logs them) drawn for overlaid runs, and the plot they go to.
+OVERLAY_METRICS = {"train_loss": "lossPlot", "val_loss": "lossPlot",
+                   "train_accuracy": "accuracyPlot", "val_accuracy": "accuracyPlot"}
+
+
+class Series:
+    """An append-only (x, y) buffer backed by numpy arrays that double when full."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self._x = np.empty(capacity)
+        self._y = np.empty(capacity)
+        self.size = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.size == len(self._x):
+            self._x = np.resize(self._x, 2 * self.size)
+            self._y = np.resize(self._y, 2 * self.size)
+        self._x[self.size] = x
+        self._y[self.size] = y
+        self.size += 1
+
+    def clear(self) -> None:
+        self.size = 0
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[: self.size]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self.size]
+
+
+def _finite(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+class LivePlots(QWidget):
+    """Four PlotWidgets fed by `add_step`/`add_epoch`, redrawn by a timer only when dirty."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("livePlots")
+        fg, bg = self._palette_colours()
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        titles = {"lossPlot": ("Loss", "loss"), "accuracyPlot": ("Accuracy", "accuracy"),
+                  "lrPlot": ("Learning rate", "lr"), "throughputPlot": ("Throughput", "images/s")}
+        self.plots: dict[str, pg.PlotWidget] = {}
+        for index, (attr, (title, ylabel)) in enumerate(titles.items()):
+            widget = pg.PlotWidget(background=bg)
+            widget.setObjectName(attr)
+            item = widget.getPlotItem()
+            item.setTitle(title, color=fg)
+            item.setLabel("bottom", "epoch", color=fg)
+            item.setLabel("left", ylabel, color=fg)
+            for axis in ("left", "bottom"):
+                item.getAxis(axis).setPen(fg)
+                item.getAxis(axis).setTextPen(fg)
+            item.showGrid(x=True, y=True, alpha=0.2)
+            item.addLegend(offset=(-10, 10), labelTextColor=fg)
+            setattr(self, attr, widget)
+            self.plots[attr] = widget
+            layout.addWidget(widget, index // 2, index % 2)
+        self.series: dict[str, Series] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        for attr, name, label, colour, style in _SERIES:
+            pen = pg.mkPen(colour, width=1 if style == "raw" else 2)
+            kwargs: dict = {"pen": pen, "name": label}
+            if style == "epoch":
+                kwargs.update(symbol="o", symbolSize=6, symbolBrush=colour, symbolPen=None)
+            curve = self.plots[attr].plot([], [], **kwargs)
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
+            if style == "raw":
+                curve.setOpacity(0.35)
+            self.series[name] = Series()
+            self.curves[name] = curve
+        self._overlays: list[tuple[str, pg.PlotDataItem]] = []
+        self._ema: float | None = None
+        self._steps = 0
+        self.dirty = False
+        self.redraw_count = 0
+        self.timer = QTimer(self)
+        self.timer.setInterval(REDRAW_MS)
+        self.timer.timeout.connect(self.redraw)
+        self.timer.start()
+
+    def _palette_colours(self) -> tuple[str, str]:
+        palette = self.palette()
+        return (palette.color(QPalette.ColorRole.WindowText).name(),
+                palette.color(QPalette.ColorRole.Base).name())
+
+    # ----- feeding -------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the live run's points (overlays stay)."""
+        for series in self.series.values():
+            series.clear()
+        self._ema = None
+        self._steps = 0
+        self.dirty = True
+
+    def add_step(self, m: dict) -> None:
+        """Buffer one StepMetrics dict; x is the fractional epoch."""
+        batches = max(1, int(m.get("batches") or 1))
+        x = (int(m.get("epoch", 1)) - 1) + int(m.get("batch", 0)) / batches
+        loss = _finite(m.get("loss"))
+        if loss is not None:
+            self._steps += 1
+            self._ema = loss if self._ema is None else EMA_ALPHA * loss + (1 - EMA_ALPHA) * self._ema
+            self.series["step_loss"].append(x, loss)
+            self.series["step_loss_ema"].append(x, self._ema)
+        for key, name in (("accuracy", "step_accuracy"), ("lr", "lr"),
+                          ("images_per_second", "images_per_second")):
+            value = _finite(m.get(key))
+            if value is not None:
+                self.series[name].append(x, value)
+        self.dirty = True
+
+    def add_epoch(self, m: dict) -> None:
+        """Buffer one EpochMetrics dict at x = epoch."""
+        x = float(m.get("epoch", 0))
+        for name in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+            value = _finite(m.get(name))
+            if value is not None:
+                self.series[name].append(x, value)
+        self.dirty = True
+
+    def point_count(self, name: str) -> int:
+        """Points buffered for one series (e.g. "val_accuracy")."""
+        return self.series[name].size
+
+    def redraw(self) -> bool:
+        """Push buffers to the curves if anything changed; returns whether it redrew."""
+        if not self.dirty:
+            return False
+        for name, curve in self.curves.items():
+            series = self.series[name]
+            curve.setData(series.x, series.y)
+        self.dirty = False
+        self.redraw_count += 1
+        return True
+
+    # ----- overlays ------------------------------------------------------------------------
+    def set_overlays(self, runs: dict[str, dict]) -> None:
+        """Overlay finished runs: {run_id: {"label": str, "metrics": {name: [(epoch, step, value)]}}}."""
+        for attr, curve in self._overlays:
+            self.plots[attr].getPlotItem().removeItem(curve)
+        self._overlays = []
+        colours = [(23, 190, 207), (188, 189, 34), (227, 119, 194), (127, 127, 127), (255, 187, 120)]
+        for index, (run_id, run) in enumerate(runs.items()):
+            colour = colours[index % len(colours)]
+            metrics = run.get("metrics", {})
+            for name, attr in OVERLAY_METRICS.items():
+                rows = metrics.get(name) or []
+                if not rows:
+                    continue
+                style = pg.QtCore.Qt.PenStyle.DashLine if name.startswith("val") else pg.QtCore.Qt.PenStyle.DotLine
+                curve = self.plots[attr].plot(
+                    [float(r[0]) for r in rows], [float(r[2]) for r in rows],
+                    pen=pg.mkPen(colour, width=2, style=style),
+                    name=f"{run.get('label', run_id)} {name.replace('_', ' ')}")
+                self._overlays.append((attr, curve))
+
+    def overlay_count(self) -> int:
+        return len(self._overlays)
+
+    # ----- export --------------------------------------------------------------------------
+    def export_png(self, plot: str, path: Path | str, width: int = 1200) -> Path:
+        """Render one plot ("lossPlot", "accuracyPlot", "lrPlot", "throughputPlot") to a PNG file."""
+        from pyqtgraph.exporters import ImageExporter
+
+        self.redraw()
+        exporter = ImageExporter(self.plots[plot].getPlotItem())
+        exporter.parameters()["width"] = int(width)
+        path = Path(path)
+        exporter.export(str(path))
+        return path
+
+    def export_csv(self, path: Path | str) -> Path:
+        """Write every buffered point as rows of series, x (epoch), value."""
+        path = Path(path)
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["series", "epoch", "value"])
+            for name, series in self.series.items():
+                for x, y in zip(series.x.tolist(), series.y.tolist()):
+                    writer.writerow([name, f"{x:.6g}", repr(y)])
+        return path

@@ -1,0 +1,202 @@
+"""The runs list: every run in the workspace's run store, with overlay, resume, delete and open-folder."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QMessageBox, QPushButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+COLUMNS = ("Status", "Architecture", "Dataset", "Best val acc", "Epochs", "Date", "Run")
+RESUMABLE = ("interrupted", "stopped")
+
+
+class RunsPanel(QWidget):
+    """`overlayChanged(dict)` carries {run_id: {"label", "metrics"}} for the selected finished runs;
+    `resumeRequested(run_id)` asks the training panel to continue a run; `errorOccurred(message, details)`."""
+
+    overlayChanged = Signal(dict)
+    resumeRequested = Signal(str)
+    errorOccurred = Signal(str, str)
+
+    def __init__(self, workspace: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("runsPanel")
+        self.workspace = Path(workspace)
+        self._store: Any = None
+        self.records: list[Any] = []
+        self.active_run_id: str | None = None   # the run being trained here (never overlaid/deleted)
+        self.runsList = QTableWidget(0, len(COLUMNS))
+        self.runsList.setObjectName("runsList")
+        self.runsList.setHorizontalHeaderLabels(COLUMNS)
+        self.runsList.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.runsList.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.runsList.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.runsList.verticalHeader().setVisible(False)
+        self.runsList.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.runsList.itemSelectionChanged.connect(self._on_selection)
+        buttons = QHBoxLayout()
+        self.refreshButton = self._button("Refresh", "refreshRunsButton", self.refresh, buttons)
+        self.resumeButton = self._button("Resume", "resumeRunButton", self.resume_selected, buttons)
+        self.deleteButton = self._button("Delete…", "deleteRunButton", lambda: self.delete_selected(), buttons)
+        self.openButton = self._button("Open folder", "openRunFolderButton", lambda: self.open_folder(), buttons)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.runsList)
+        layout.addLayout(buttons)
+        self._update_buttons()
+
+    def _button(self, text: str, name: str, slot: Any, layout: QHBoxLayout) -> QPushButton:
+        button = QPushButton(text)
+        button.setObjectName(name)
+        button.clicked.connect(slot)
+        layout.addWidget(button)
+        return button
+
+    @property
+    def store(self) -> Any:
+        """The RunStore (opened on first use)."""
+        if self._store is None:
+            from workbench.runs import RunStore
+
+            self._store = RunStore(self.workspace)
+        return self._store
+
+    def close_store(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # ----- listing -------------------------------------------------------------------------
+    @Slot()
+    def refresh(self) -> None:
+        """Reload the runs from the store, keeping the selection."""
+        try:
+            records = self.store.list_runs()
+        except Exception as exc:
+            self.errorOccurred.emit(f"Could not read the run list: {exc}", "")
+            return
+        selected = set(self.selected_run_ids())
+        self.runsList.blockSignals(True)
+        self.runsList.setSortingEnabled(False)
+        self.runsList.setRowCount(len(records))
+        for row, rec in enumerate(records):
+            best = rec.best_val_accuracy
+            date = _dt.datetime.fromtimestamp(rec.created_at).strftime("%Y-%m-%d %H:%M")
+            planned = rec.config.get("epochs") if isinstance(rec.config, dict) else None
+            values = (rec.status, rec.arch, rec.dataset, "" if best is None else f"{100 * best:.2f} %",
+                      f"{rec.epochs_completed}/{planned}" if planned else str(rec.epochs_completed), date,
+                      rec.name or rec.run_id)
+            for col, text in enumerate(values):
+                item = QTableWidgetItem(str(text))
+                item.setData(256, rec.run_id)  # Qt.UserRole
+                if rec.message:
+                    item.setToolTip(rec.message)
+                self.runsList.setItem(row, col, item)
+        self.records = records
+        self.runsList.clearSelection()
+        for row, rec in enumerate(records):
+            if rec.run_id in selected:
+                self.runsList.selectRow(row)
+        self.runsList.blockSignals(False)
+        self._update_buttons()
+
+    def status_of(self, run_id: str) -> str | None:
+        """The status shown for `run_id` (None if it is not listed)."""
+        for rec in self.records:
+            if rec.run_id == run_id:
+                return str(rec.status)
+        return None
+
+    def selected_run_ids(self) -> list[str]:
+        rows = sorted({index.row() for index in self.runsList.selectionModel().selectedRows()})
+        return [self.records[r].run_id for r in rows if r < len(self.records)]
+
+    def select_runs(self, run_ids: list[str]) -> None:
+        """Select rows by run id (this also updates the overlays)."""
+        self.runsList.clearSelection()
+        mode = self.runsList.selectionMode()
+        self.runsList.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
+        for row, rec in enumerate(self.records):
+            if rec.run_id in run_ids:
+                self.runsList.selectRow(row)
+        self.runsList.setSelectionMode(mode)
+
+    def _record(self, run_id: str) -> Any:
+        return next((r for r in self.records if r.run_id == run_id), None)
+
+    def _update_buttons(self) -> None:
+        ids = self.selected_run_ids()
+        one = self._record(ids[0]) if len(ids) == 1 else None
+        self.resumeButton.setEnabled(one is not None and one.status in RESUMABLE)
+        self.deleteButton.setEnabled(bool(ids) and self.active_run_id not in ids)
+        self.openButton.setEnabled(one is not None)
+
+    # ----- overlays ------------------------------------------------------------------------
+    @Slot()
+    def _on_selection(self) -> None:
+        self._update_buttons()
+        self.overlayChanged.emit(self.overlay_data())
+
+    def overlay_data(self) -> dict:
+        """Metrics of the selected runs (the live run excluded), keyed by run id."""
+        out: dict[str, dict] = {}
+        for run_id in self.selected_run_ids():
+            if run_id == self.active_run_id:
+                continue
+            rec = self._record(run_id)
+            try:
+                metrics = self.store.metrics(run_id)
+            except Exception as exc:
+                self.errorOccurred.emit(f"Could not read the metrics of run {run_id}: {exc}", "")
+                continue
+            out[run_id] = {"label": f"{rec.arch}/{rec.dataset} {run_id[-6:]}" if rec else run_id,
+                           "metrics": metrics}
+        return out
+
+    # ----- actions -------------------------------------------------------------------------
+    def resume_selected(self) -> None:
+        ids = self.selected_run_ids()
+        if len(ids) == 1 and (rec := self._record(ids[0])) is not None and rec.status in RESUMABLE:
+            self.resumeRequested.emit(rec.run_id)
+
+    def confirm_delete(self, count: int) -> bool:
+        """Ask before deleting (tests monkeypatch this or call delete_selected(confirm=False))."""
+        answer = QMessageBox.question(self, "Delete runs",
+                                      f"Delete {count} run(s) with their checkpoints and metrics?")
+        return answer == QMessageBox.StandardButton.Yes
+
+    def delete_selected(self, confirm: bool = True) -> int:
+        """Delete the selected runs (rows and folders); returns how many were deleted."""
+        ids = [i for i in self.selected_run_ids() if i != self.active_run_id]
+        if not ids or (confirm and not self.confirm_delete(len(ids))):
+            return 0
+        deleted = 0
+        for run_id in ids:
+            try:
+                self.store.delete_run(run_id)
+                deleted += 1
+            except Exception as exc:
+                self.errorOccurred.emit(str(exc), "")
+        self.refresh()
+        self.overlayChanged.emit(self.overlay_data())
+        return deleted
+
+    def folder_of(self, run_id: str) -> Path:
+        return Path(self.store.run_dir(run_id))
+
+    def open_folder(self, run_id: str | None = None) -> bool:
+        """Open the run's folder in the system file manager."""
+        ids = [run_id] if run_id else self.selected_run_ids()
+        if not ids:
+            return False
+        folder = self.folder_of(ids[0])
+        if not folder.is_dir():
+            self.errorOccurred.emit(f"The folder of run {ids[0]} no longer exists; refresh the run list.", "")
+            return False
+        return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))))

@@ -1,0 +1,351 @@
+"""The training panel: data set, settings, Train / Pause / Stop, progress; owns the plots and runs list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
+                               QWidget)
+
+from workbench.ui.dataset_picker import DatasetPicker
+from workbench.ui.plots import LivePlots
+from workbench.ui.runs_panel import RunsPanel
+from workbench.ui.training_settings import SettingsForm
+from workbench.ui.training_worker import TrainingRunner
+
+FAILED = ("failed", "diverged", "error")
+
+
+def _eta(seconds: Any) -> str:
+    try:
+        s = max(0, int(float(seconds)))
+    except (TypeError, ValueError):
+        return ""
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def available_devices() -> list[str]:
+    """"auto", "cpu" and whatever torch reports (cuda:N, mps)."""
+    import torch
+
+    devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+class TrainingPanel(QWidget):
+    """See docs/ARCHITECTURE.md (workbench.ui). The engine is imported lazily by `ensure_engine()`."""
+
+    datasetChanged = Signal(dict)
+    runStarted = Signal(str)
+    runFinished = Signal(dict)
+    statusText = Signal(str)
+
+    def __init__(self, workspace: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("trainingPanel")
+        self.workspace = Path(workspace)
+        self._arch: dict[str, Any] = {"arch": None, "options": {}, "input_shape": None, "num_classes": None,
+                                      "valid": False, "reason": "Select an architecture first."}
+        self._pending_settings: dict[str, Any] | None = None
+        self._run_id: str | None = None
+        self._device = ""
+        self._result: dict | None = None
+        self._failure_shown = False
+        self.plots = LivePlots()
+        self.runs_panel = RunsPanel(self.workspace)
+        self.picker = DatasetPicker()
+        self.settings = SettingsForm()
+        self.runner = TrainingRunner(self)
+
+        self.trainButton = QPushButton("Train")
+        self.trainButton.setObjectName("trainButton")
+        self.pauseButton = QPushButton("Pause")
+        self.pauseButton.setObjectName("pauseButton")
+        self.pauseButton.setCheckable(True)
+        self.stopButton = QPushButton("Stop")
+        self.stopButton.setObjectName("stopButton")
+        self.epochProgress = QProgressBar()
+        self.epochProgress.setObjectName("epochProgress")
+        self.epochProgress.setFormat("epoch %v / %m")
+        self.epochProgress.setRange(0, 1)
+        self.epochProgress.setValue(0)
+        self.batchProgress = QProgressBar()
+        self.batchProgress.setObjectName("batchProgress")
+        self.batchProgress.setFormat("batch %v / %m")
+        self.batchProgress.setRange(0, 1)
+        self.batchProgress.setValue(0)
+        self.etaLabel = QLabel()
+        self.etaLabel.setObjectName("etaLabel")
+        self.statusLabel = QLabel("Ready.")
+        self.statusLabel.setObjectName("trainingStatus")
+        self.statusLabel.setWordWrap(True)
+
+        data_box = QGroupBox("Data set")
+        QVBoxLayout(data_box).addWidget(self.picker)
+        buttons = QHBoxLayout()
+        for button in (self.trainButton, self.pauseButton, self.stopButton):
+            buttons.addWidget(button)
+        progress = QHBoxLayout()
+        progress.addWidget(self.batchProgress, 1)
+        progress.addWidget(self.etaLabel)
+        layout = QVBoxLayout(self)
+        layout.addWidget(data_box)
+        layout.addWidget(self.settings, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.epochProgress)
+        layout.addLayout(progress)
+        layout.addWidget(self.statusLabel)
+
+        self.trainButton.clicked.connect(self.start_training)
+        self.stopButton.clicked.connect(self.request_stop)
+        self.pauseButton.toggled.connect(self._on_pause)
+        self.picker.changed.connect(self._on_dataset)
+        self.picker.availabilityChanged.connect(lambda _s: self._update_buttons())
+        self.picker.downloadFailed.connect(self._on_download_failed)
+        self.settings.changed.connect(self._update_buttons)
+        self.runner.fitStarted.connect(self._on_fit_start)
+        self.runner.stepMetrics.connect(self._on_step)
+        self.runner.epochMetrics.connect(self._on_epoch)
+        self.runner.fitFinished.connect(self._on_fit_finished)
+        self.runner.fitFailed.connect(self._on_fit_failed)
+        self.runner.progressed.connect(self._on_progress)
+        self.runner.stopped.connect(self._on_thread_ended)
+        self.runs_panel.overlayChanged.connect(self.plots.set_overlays)
+        self.runs_panel.resumeRequested.connect(self.resume_run)
+        self.runs_panel.errorOccurred.connect(self._show_error)
+        self._update_buttons()
+        # Torch and the data registry are imported after the window is up (see ensure_engine).
+        QTimer.singleShot(0, self.ensure_engine)
+
+    # ----- engine --------------------------------------------------------------------------
+    def ensure_engine(self) -> None:
+        """Import the engine, fill the dataset list and build the settings form (idempotent)."""
+        if self.settings.is_built():
+            return
+        self.settings.build(available_devices())
+        if self._pending_settings:
+            self.settings.set_values(self._pending_settings)
+            self._pending_settings = None
+        self.picker.load()
+        self.runs_panel.refresh()
+        self._update_buttons()
+
+    def is_ready(self) -> bool:
+        return self.settings.is_built() and self.picker.is_loaded()
+
+    # ----- contract API --------------------------------------------------------------------
+    def set_architecture(self, arch: str, options: dict, input_shape: tuple[int, int, int] | None,
+                         num_classes: int | None, valid: bool, reason: str) -> None:
+        """What to train; when `valid` is False, Train is disabled with `reason` as its tooltip."""
+        self._arch = {"arch": arch, "options": dict(options or {}),
+                      "input_shape": tuple(input_shape) if input_shape else None,
+                      "num_classes": num_classes, "valid": bool(valid), "reason": reason}
+        self._update_buttons()
+
+    def current_dataset(self) -> dict:
+        return self.picker.current()
+
+    def is_training(self) -> bool:
+        return self.runner.is_running()
+
+    def train_block_reason(self) -> str:
+        """"" when Train can start, else why not (also Train's tooltip)."""
+        if self.is_training():
+            return "A training run is in progress."
+        if not self.is_ready():
+            return "The training engine is still loading."
+        if not self._arch["arch"]:
+            return "Select an architecture first."
+        if not self._arch["valid"]:
+            return self._arch["reason"] or "The architecture's options are not valid."
+        state = self.picker.availability()
+        if state == "needs download":
+            return "The data set is not on disk yet: click Download first."
+        if state == "needs folder":
+            return "Choose the image folder with “Open folder…” first."
+        if state not in ("bundled", "on disk"):
+            return f"The data set is not available ({state}); check the data root."
+        return self.settings.error
+
+    def start_training(self) -> None:
+        """Start a new run with the current settings (Ctrl+Return)."""
+        self.ensure_engine()
+        reason = self.train_block_reason()
+        if reason:
+            self._set_status(reason)
+            return
+        from workbench.training.config import TrainJob
+
+        name = self.picker.current_name() or ""
+        shape, classes = self._arch["input_shape"], self._arch["num_classes"]
+        job = TrainJob(arch=self._arch["arch"], dataset=name, arch_options=self._arch["options"],
+                       config=self.settings.config(), data_root=self.picker.root_for(name),
+                       workspace=self.workspace, input_override=shape, num_classes_override=classes)
+        self._launch(job)
+
+    def resume_run(self, run_id: str) -> None:
+        """Continue an interrupted or stopped run from its last checkpoint."""
+        self.ensure_engine()
+        if self.is_training():
+            self._set_status("A training run is in progress.")
+            return
+        from workbench.training.config import TrainConfig, TrainJob
+
+        try:
+            rec = self.runs_panel.store.get_run(run_id)
+            config = TrainConfig.from_dict(dict(rec.config))
+        except Exception as exc:
+            self._show_error(f"Cannot resume run {run_id}: {exc}", "")
+            return
+        job = TrainJob(arch=rec.arch, dataset=rec.dataset, arch_options=dict(rec.arch_options), config=config,
+                       data_root=self.picker.root_for(rec.dataset), workspace=self.workspace,
+                       resume_run_id=run_id)
+        self._launch(job)
+
+    def _launch(self, job: Any) -> None:
+        self._result, self._failure_shown, self._run_id = None, False, None
+        self.plots.reset()
+        self.epochProgress.setRange(0, max(1, job.config.epochs))
+        self.epochProgress.setValue(0)
+        self.batchProgress.setRange(0, 1)
+        self.batchProgress.setValue(0)
+        self.etaLabel.setText("")
+        self.pauseButton.setChecked(False)
+        self._set_status("Preparing data and model…")
+        self.runner.start(job)
+        self._update_buttons()
+
+    def request_stop(self) -> None:
+        """Ask the run to stop cooperatively (Esc); it checkpoints first."""
+        if self.is_training():
+            self.runner.stop()
+            self._set_status("Stopping after this step…")
+        if self.picker.downloads.is_running():
+            self.picker.downloads.cancel()
+
+    def wait_stopped(self, timeout_ms: int) -> bool:
+        """Stop training/downloads and wait up to `timeout_ms`; True when no thread is left running."""
+        ok = self.runner.wait(timeout_ms)
+        return self.picker.downloads.wait(timeout_ms) and ok
+
+    def save_state(self) -> dict:
+        values = self.settings.raw_values_safe() if self.settings.is_built() else (self._pending_settings or {})
+        return {"settings": values, **self.picker.save_state()}
+
+    def restore_state(self, state: dict) -> None:
+        settings = dict(state.get("settings") or {})
+        if self.settings.is_built():
+            self.settings.set_values(settings)
+        else:
+            self._pending_settings = settings
+        self.picker.restore_state(state)
+        self._update_buttons()
+
+    # ----- slots ---------------------------------------------------------------------------
+    def _update_buttons(self) -> None:
+        reason = self.train_block_reason()
+        self.trainButton.setEnabled(not reason)
+        self.trainButton.setToolTip(reason or "Start training (Ctrl+Return)")
+        running = self.is_training()
+        self.stopButton.setEnabled(running)
+        self.pauseButton.setEnabled(running)
+        self.settings.setEnabled(not running)
+        self.picker.setEnabled(not running)
+
+    @Slot(dict)
+    def _on_dataset(self, info: dict) -> None:
+        self._update_buttons()
+        self.datasetChanged.emit(info)
+
+    @Slot(bool)
+    def _on_pause(self, paused: bool) -> None:
+        control = self.runner.control
+        if control is None or not self.is_training():
+            return
+        control.pause() if paused else control.resume()
+        self.pauseButton.setText("Resume" if paused else "Pause")
+        self._set_status("Paused." if paused else "Resumed.")
+
+    @Slot(str, float)
+    def _on_progress(self, stage: str, fraction: float) -> None:
+        self._set_status(f"{stage} {100 * fraction:.0f} %" if 0 <= fraction < 1 else stage)
+
+    @Slot(dict)
+    def _on_fit_start(self, info: dict) -> None:
+        self._run_id = str(info.get("run_id", ""))
+        self._device = str(info.get("device", ""))
+        self.epochProgress.setRange(0, max(1, int(info.get("epochs", 1))))
+        self.epochProgress.setValue(int(info.get("start_epoch", 0)))
+        self.batchProgress.setRange(0, max(1, int(info.get("batches_per_epoch", 1))))
+        self.runs_panel.active_run_id = self._run_id
+        self.runs_panel.refresh()
+        self._set_status(f"Training {info.get('arch')} on {info.get('dataset')} ({self._device}, "
+                         f"{info.get('train_size')} train / {info.get('val_size')} val images).")
+        self.runStarted.emit(self._run_id)
+
+    @Slot(dict)
+    def _on_step(self, m: dict) -> None:
+        self.plots.add_step(m)
+        batches = max(1, int(m.get("batches", 1)))
+        if self.batchProgress.maximum() != batches:
+            self.batchProgress.setRange(0, batches)
+        self.batchProgress.setValue(min(batches, int(m.get("batch", 0))))
+        self.etaLabel.setText(f"ETA {_eta(m.get('eta_seconds'))}")
+        self.statusText.emit(f"{self._device} · {float(m.get('images_per_second', 0.0)):,.0f} img/s")
+
+    @Slot(dict)
+    def _on_epoch(self, m: dict) -> None:
+        self.plots.add_epoch(m)
+        self.epochProgress.setValue(min(self.epochProgress.maximum(), int(m.get("epoch", 0))))
+        self._set_status(f"Epoch {m.get('epoch')}/{m.get('epochs')}: val accuracy "
+                         f"{100 * float(m.get('val_accuracy') or 0):.2f} %, "
+                         f"{float(m.get('images_per_second') or 0):,.0f} img/s")
+
+    @Slot(dict)
+    def _on_fit_finished(self, result: dict) -> None:
+        self._result = result
+        status = result.get("status", "")
+        if status in FAILED and not self._failure_shown and not result.get("reported_failure"):
+            self._failure_shown = True
+            self._show_error(result.get("message") or f"Training {status}.", "")
+        self._set_status(f"Run {status}: {result.get('message', '')}".strip(": "))
+
+    @Slot(str, str)
+    def _on_fit_failed(self, message: str, details: str) -> None:
+        if self._result is None and self._run_id is None:
+            self._result = {"run_id": "", "status": "error", "message": message}
+        self._failure_shown = True
+        self._show_error(message, details)
+        self._set_status(message)
+
+    @Slot()
+    def _on_thread_ended(self) -> None:
+        result = self._result or {"run_id": self._run_id or "", "status": "error", "message": "no result"}
+        result = {k: v for k, v in result.items() if k != "reported_failure"}
+        self.runs_panel.active_run_id = None
+        self.pauseButton.setChecked(False)
+        self.pauseButton.setText("Pause")
+        self.plots.redraw()
+        self.runs_panel.refresh()
+        self.picker.refresh()
+        self._update_buttons()
+        self.runFinished.emit(result)
+
+    @Slot(str, str)
+    def _on_download_failed(self, message: str, details: str) -> None:
+        if message:
+            self._show_error(message, details)
+
+    def _show_error(self, message: str, details: str) -> None:
+        from workbench.ui.dialogs import show_error
+
+        show_error(self.window(), message, details)
+
+    def _set_status(self, text: str) -> None:
+        self.statusLabel.setText(text)
+        self.statusText.emit(text)
