@@ -1,0 +1,242 @@
+"""The model registry: every architecture the workbench knows, its options, and how to build it.
+
+Architectures register a builder with `@register_model(...)`; the UI and CLI only ask this module.
+Builders are called as `builder(num_classes=..., input_shape=(C, H, W), **options)` and return a module
+that may still hold lazy layers; `build_model` materialises them with a dry forward pass.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from workbench.errors import InvalidOptionError, UnknownNameError, WorkbenchError, suggest
+
+FAMILY_ORDER: tuple[str, ...] = ("Classic", "VGG", "NiN", "GoogLeNet", "ResNet", "torchvision")
+
+Validator = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One hyper-parameter of an architecture.
+
+    `validate` (an extension of the documented contract) normalises a value or raises
+    InvalidOptionError's message as ValueError; without it the value must match `choices` or the type of
+    `default`.
+    """
+
+    name: str
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+    validate: Validator | None = field(default=None, compare=False, repr=False)
+    allowed: str = ""  # human text for "what is allowed" when `validate` is used
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """What the registry knows about one architecture name."""
+
+    name: str
+    family: str
+    description: str
+    natural_input: tuple[int, int, int]
+    default_classes: int
+    options: tuple[OptionSpec, ...]
+    preset_of: str | None = None  # extension: the base architecture this name is a preset of
+    input_for: Callable[[dict[str, Any]], tuple[int, int, int]] | None = field(
+        default=None, compare=False, repr=False
+    )
+
+    def defaults(self) -> dict[str, Any]:
+        """Default value of every option."""
+        return {o.name: o.default for o in self.options}
+
+    def natural_input_for(self, options: dict[str, Any] | None = None) -> tuple[int, int, int]:
+        """Natural (C, H, W) for these options (e.g. AlexNet's small stem wants 32 px)."""
+        if self.input_for is not None and options:
+            return self.input_for({**self.defaults(), **options})
+        return self.natural_input
+
+
+Builder = Callable[..., nn.Module]
+_SPECS: dict[str, ArchSpec] = {}
+_BUILDERS: dict[str, Builder] = {}
+
+
+def register_model(
+    name: str,
+    *,
+    family: str,
+    description: str,
+    natural_input: tuple[int, int, int],
+    default_classes: int,
+    options: tuple[OptionSpec, ...] = (),
+    preset_of: str | None = None,
+    input_for: Callable[[dict[str, Any]], tuple[int, int, int]] | None = None,
+) -> Callable[[Builder], Builder]:
+    """Decorator registering `builder` under `name`; a name may be registered only once."""
+    if family not in FAMILY_ORDER:
+        raise ValueError(f"unknown family {family!r}")
+
+    def decorate(builder: Builder) -> Builder:
+        if name in _SPECS:
+            raise ValueError(f"model {name!r} is already registered")
+        _SPECS[name] = ArchSpec(
+            name, family, description, tuple(natural_input), default_classes, tuple(options), preset_of, input_for
+        )
+        _BUILDERS[name] = builder
+        return builder
+
+    return decorate
+
+
+def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
+    """Registered names matching the fnmatch `pattern`, in family display order then registration order."""
+    order = {f: i for i, f in enumerate(FAMILY_ORDER)}
+    names = [
+        n
+        for n, s in _SPECS.items()
+        if fnmatch.fnmatchcase(n, pattern) and (family is None or s.family.lower() == family.lower())
+    ]
+    position = {n: i for i, n in enumerate(_SPECS)}
+    return sorted(names, key=lambda n: (order[_SPECS[n].family], position[n]))
+
+
+def list_families() -> list[str]:
+    """Families that have at least one model, in display order."""
+    present = {s.family for s in _SPECS.values()}
+    return [f for f in FAMILY_ORDER if f in present]
+
+
+def get_spec(name: str) -> ArchSpec:
+    """The ArchSpec of `name`; UnknownNameError (with close names) when it is not registered."""
+    spec = _SPECS.get(name)
+    if spec is None:
+        hint = suggest(name, list(_SPECS)) or " Run `workbench list` to see every architecture."
+        raise UnknownNameError(f"Unknown architecture {name!r}.{hint}")
+    return spec
+
+
+def _describe(o: OptionSpec) -> str:
+    if o.choices is not None:
+        return "one of " + ", ".join(repr(c) for c in o.choices)
+    if o.allowed:
+        return o.allowed
+    return f"a value of type {type(o.default).__name__}"
+
+
+def _check_value(arch: str, o: OptionSpec, value: Any) -> Any:
+    bad = InvalidOptionError(f"Invalid value {value!r} for option {o.name!r} of {arch}: expected {_describe(o)}.")
+    if o.validate is not None:
+        try:
+            return o.validate(value)
+        except (ValueError, TypeError) as exc:
+            raise bad from exc
+    if o.choices is not None:
+        if value not in o.choices or isinstance(value, bool) != isinstance(o.choices[0], bool):
+            raise bad
+        return value
+    default = o.default
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        value = float(value)
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise bad
+    return value
+
+
+def resolve_options(name: str, options: dict[str, Any] | None) -> dict[str, Any]:
+    """Defaults of `name` overlaid with `options`, each validated; InvalidOptionError on a bad one."""
+    spec = get_spec(name)
+    known = {o.name: o for o in spec.options}
+    resolved = spec.defaults()
+    for key, value in (options or {}).items():
+        if key not in known:
+            allowed = ", ".join(known) or "none"
+            raise InvalidOptionError(
+                f"Unknown option {key!r} for {name} (its options: {allowed}).{suggest(key, list(known))}"
+            )
+        resolved[key] = _check_value(name, known[key], value)
+    return resolved
+
+
+def _check_input_shape(input_shape: Any) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(v) for v in input_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise InvalidOptionError(f"Input shape must be three positive integers C,H,W, got {input_shape!r}.")
+    return shape  # type: ignore[return-value]
+
+
+def _check_classes(num_classes: Any) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise InvalidOptionError(f"The number of classes must be a positive integer, got {num_classes!r}.")
+    return num_classes
+
+
+def construct(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    options: dict[str, Any] | None = None,
+) -> tuple[nn.Module, tuple[int, int, int], int, dict[str, Any]]:
+    """Instantiate (lazy, on the current default device) without materialising.
+
+    Returns (module, input_shape, num_classes, resolved options).
+    """
+    spec = get_spec(name)
+    resolved = resolve_options(name, options)
+    classes = _check_classes(spec.default_classes if num_classes is None else num_classes)
+    shape = _check_input_shape(spec.natural_input_for(resolved) if input_shape is None else input_shape)
+    module = _BUILDERS[name](num_classes=classes, input_shape=shape, **resolved)
+    return module, shape, classes, resolved
+
+
+def build_model(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    options: dict[str, Any] | None = None,
+    device: torch.device | str | None = None,
+) -> nn.Module:
+    """Build `name` with real parameters, ready for an optimizer (see docs/ARCHITECTURE.md)."""
+    from workbench.models.dryrun import dry_forward
+
+    target = torch.device(device) if device is not None else torch.device("cpu")
+    with target:
+        module, shape, _, _ = construct(name, num_classes=num_classes, input_shape=input_shape, options=options)
+        dry_forward(module, shape, batch=2, arch=name)
+    module.train()
+    return module
+
+
+def split_outputs(output: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """(main logits, aux logits) from a model's output: a tensor, a tuple, or torchvision's namedtuples."""
+    if isinstance(output, torch.Tensor):
+        return output, []
+    if hasattr(output, "_fields"):  # torchvision GoogLeNetOutputs / InceptionOutputs
+        values = [getattr(output, f) for f in output._fields]
+        tensors = [v for v in values if isinstance(v, torch.Tensor)]
+        if tensors:
+            return tensors[0], tensors[1:]
+    if isinstance(output, (tuple, list)) and output and all(isinstance(v, torch.Tensor) for v in output):
+        return output[0], list(output[1:])
+    raise WorkbenchError(f"The model returned an unsupported output of type {type(output).__name__}.")
