@@ -1,0 +1,140 @@
+"""`workbench train`: options generated from TrainConfig's fields, progress on stderr, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import InvalidOptionError
+from workbench.training.config import (
+    AMP_MODES,
+    CHANNELS_LAST_MODES,
+    FIELD_HELP,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+)
+
+_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "amp": AMP_MODES, "channels_last": CHANNELS_LAST_MODES}
+
+
+def _converter(name: str, type_text: str) -> Callable[[str], Any]:
+    """argparse `type=` for a config field: int/float, 'none' for optional fields."""
+    optional = "None" in type_text
+    base = int if type_text.startswith("int") else float if type_text.startswith("float") else str
+
+    def convert(text: str) -> Any:
+        if optional and text.strip().lower() in ("none", "off", ""):
+            return None
+        try:
+            return base(text)
+        except ValueError:
+            kind = {int: "a whole number", float: "a number"}.get(base, "text")
+            raise argparse.ArgumentTypeError(
+                f"--{name.replace('_', '-')} expects {kind}{' or none' if optional else ''}, got {text!r}") from None
+
+    convert.__name__ = base.__name__
+    return convert
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """The `train` options: what to train, where, and one option per TrainConfig field."""
+    p.add_argument("--arch", help="architecture name (see `workbench list`)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="architecture option (Python literal)")
+    p.add_argument("--dataset", help="data set name (see `workbench list`)")
+    p.add_argument("--data-root", default=None, help="folder of the data sets ($WORKBENCH_DATA or <workspace>/data)")
+    p.add_argument("--download", action="store_true", help="download the data set if it is not on disk")
+    p.add_argument("--workspace", default=None, help="workspace folder (default: $WORKBENCH_HOME or the user data folder)")
+    p.add_argument("--name", default="", help="a name for the run")
+    p.add_argument("--resume", metavar="RUN_ID", default=None, help="continue a stopped or interrupted run")
+    p.add_argument("--input", default=None, metavar="C,H,W", help="input shape (default: what the model needs)")
+    p.add_argument("--classes", type=int, default=None, help="number of outputs (default: the data set's classes)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    defaults = TrainConfig()
+    group = p.add_argument_group("training options (defaults in brackets)")
+    for f in dataclasses.fields(TrainConfig):
+        flag = f"--{f.name.replace('_', '-')}"
+        default = getattr(defaults, f.name)
+        help_text = f"{FIELD_HELP.get(f.name, '')} [{default}]"
+        if str(f.type).startswith("bool"):
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                               help=help_text)
+        elif f.name in _CHOICES:
+            group.add_argument(flag, dest=f.name, choices=_CHOICES[f.name], default=argparse.SUPPRESS, help=help_text)
+        else:
+            group.add_argument(flag, dest=f.name, type=_converter(f.name, str(f.type)), default=argparse.SUPPRESS,
+                               metavar=f.name.upper(), help=help_text)
+
+
+def _parse_input(text: str | None) -> tuple[int, int, int] | None:
+    if not text:
+        return None
+    try:
+        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise InvalidOptionError(f"--input expects C,H,W with three positive whole numbers, got {text!r}.")
+    return shape  # type: ignore[return-value]
+
+
+def _finite(value: Any) -> Any:
+    return value if not isinstance(value, float) or math.isfinite(value) else None
+
+
+def cmd_train(args: argparse.Namespace, print_json_line: Callable[[Any], None]) -> int:
+    """Run `workbench train`; returns 0 completed, 1 failed/diverged, 130 stopped (Ctrl-C)."""
+    from workbench.cli import parse_assignments
+    from workbench.training.console import ConsoleProgress
+    from workbench.training.control import TrainControl
+    from workbench.training.job import run_training
+    from workbench.training.config import TrainJob
+
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    if not args.resume and (not args.arch or not args.dataset):
+        raise InvalidOptionError("train needs --arch NAME and --dataset NAME (or --resume RUN_ID).")
+    if args.resume and (given or args.set):
+        names = ", ".join(f"--{k.replace('_', '-')}" for k in [*given, *(['set'] if args.set else [])])
+        raise InvalidOptionError(f"--resume continues a run with its stored settings; drop {names}.")
+    config = TrainConfig.from_dict(given)
+    job = TrainJob(
+        arch=args.arch or "", dataset=args.dataset or "", arch_options=parse_assignments(args.set), config=config,
+        data_root=Path(args.data_root).expanduser() if args.data_root else None, download=args.download,
+        workspace=Path(args.workspace).expanduser() if args.workspace else None, name=args.name,
+        resume_run_id=args.resume, input_override=_parse_input(args.input), num_classes_override=args.classes)
+    control = TrainControl()
+    callbacks = [] if args.quiet else [ConsoleProgress(sys.stderr)]
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def on_sigint(signum: int, frame: Any) -> None:
+            sys.stderr.write("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)...\n")
+            control.stop()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = run_training(job, callbacks, control)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if args.json:
+        keys = ("run_id", "status", "epochs_completed", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                "best_val_accuracy", "images_per_second", "device", "message", "checkpoint")
+        data = result.to_dict()
+        print_json_line({k: _finite(data[k]) for k in keys})
+    else:
+        acc = "n/a" if result.val_accuracy is None else f"{100 * result.val_accuracy:.2f}%"
+        sys.stdout.write(f"{result.run_id} {result.status} epochs {result.epochs_completed} val accuracy {acc}\n")
+    if result.status == "completed":
+        return 0
+    if result.status == "stopped":
+        return 130
+    sys.stderr.write(f"workbench: run {result.status}: {result.message}\n")
+    return 1

@@ -1,0 +1,89 @@
+"""Device selection, mixed precision and memory format."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from workbench.errors import InvalidOptionError, WorkbenchError
+from workbench.training.config import TrainConfig
+
+
+class DeviceUnavailableError(WorkbenchError):
+    """The requested device does not exist on this machine."""
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps and mps.is_available())
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """auto: cuda, then mps, then cpu; an explicit device must exist (DeviceUnavailableError)."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise InvalidOptionError(f"device must be auto, cpu, cuda, cuda:N or mps; got {name!r}.") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceUnavailableError(f"Device {name!r} is not available: no CUDA GPU was found; use --device cpu or auto.")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise DeviceUnavailableError(f"Device {name!r} is not available: this machine has {count} CUDA GPU(s) (cuda:0..cuda:{count - 1}).")
+    elif dev.type == "mps" and not _mps_available():
+        raise DeviceUnavailableError(f"Device {name!r} is not available on this machine; use --device cpu or auto.")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise InvalidOptionError(f"device must be auto, cpu, cuda, cuda:N or mps; got {name!r}.")
+    return dev
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Resolved mixed-precision and memory-format settings for one device."""
+
+    amp: str                    # "off" | "bf16" | "fp16"
+    channels_last: bool
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.amp)
+
+    @property
+    def needs_scaler(self) -> bool:
+        return self.amp == "fp16"
+
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        """torch.autocast for the device, or a no-op context when AMP is off."""
+        if self.amp == "off":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=self.dtype)
+
+
+def resolve_precision(config: TrainConfig, device: torch.device) -> Precision:
+    """auto AMP: bf16 on CUDA where supported, else fp16 (with a GradScaler); off elsewhere."""
+    amp = config.amp
+    if amp == "auto":
+        if device.type == "cuda":
+            amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            amp = "off"
+    elif amp == "fp16" and device.type == "cpu":
+        raise InvalidOptionError("amp 'fp16' needs a GPU; use amp 'bf16' or 'off' on the CPU.")
+    cl = config.channels_last
+    channels_last = device.type == "cuda" if cl == "auto" else cl == "on"
+    return Precision(amp=amp, channels_last=channels_last)
+
+
+def device_label(device: torch.device) -> str:
+    """Human-readable device, e.g. 'cuda:0 (NVIDIA H100)' or 'cpu'."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    return str(device)

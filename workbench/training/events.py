@@ -1,0 +1,84 @@
+"""Plain-dataclass events the trainer hands to callbacks (safe to pass across threads: no tensors)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FitStart:
+    """Sent once before the first training step."""
+
+    run_id: str
+    arch: str
+    dataset: str
+    device: str
+    epochs: int
+    start_epoch: int                 # 0-based epoch the loop starts in (> 0 when resuming)
+    batches_per_epoch: int
+    train_size: int
+    val_size: int
+    num_classes: int
+    amp: str                         # "off" | "bf16" | "fp16"
+    channels_last: bool
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """Running metrics of the epoch in flight, sent ~10-20 times a second (not every step)."""
+
+    run_id: str
+    epoch: int                       # 1-based
+    step: int                        # global optimisation steps taken so far
+    batch: int                       # batches done in this epoch
+    batches: int                     # batches per epoch
+    loss: float                      # mean training loss of this epoch so far
+    accuracy: float                  # 0..1, this epoch so far
+    lr: float
+    images_per_second: float
+    eta_seconds: float               # estimate for the remaining training (not validation)
+    time: float                      # wall clock (time.time())
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """Sent after each epoch's validation."""
+
+    run_id: str
+    epoch: int                       # 1-based
+    epochs: int
+    train_loss: float
+    train_accuracy: float            # 0..1
+    val_loss: float
+    val_accuracy: float              # 0..1
+    lr: float
+    images_per_second: float
+    epoch_seconds: float
+    best_val_accuracy: float
+    is_best: bool
+    time: float
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """How a run ended; status is completed | stopped | failed | diverged."""
+
+    run_id: str
+    status: str
+    message: str
+    epochs_completed: int
+    train_loss: float | None
+    train_accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+    best_val_accuracy: float | None
+    images_per_second: float | None
+    device: str
+    checkpoint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the CLI's `--json` line)."""
+        return dataclasses.asdict(self)
