@@ -224,3 +224,52 @@ def test_concurrent_writers_across_processes_and_threads(tmp_path: Path) -> None
     assert [v for _, _, v in got["p1"]] == [float(i) for i in range(n)]
     assert store.integrity_check() == "ok"
     store.close()
+
+
+def test_connections_of_finished_threads_are_released(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    run = _new(store)
+    for _ in range(5):  # e.g. one worker thread per training run in a long GUI session
+        worker = threading.Thread(target=lambda: store.log_metrics(run, [(1, 1, "loss", 1.0, 1.0)]))
+        worker.start()
+        worker.join()
+    store.get_run(run)  # opens nothing new on this thread, then a new thread prunes the dead ones
+    worker = threading.Thread(target=lambda: store.heartbeat(run))
+    worker.start()
+    worker.join()
+    assert len(store._connections) <= 2  # this thread's and the last worker's
+    assert len(store.metrics(run)["loss"]) == 5
+
+
+_CHILD_LOOPS = """
+import sys, time
+from workbench.runs import RunStore
+store = RunStore(sys.argv[1])
+run = sys.argv[2]
+i = 0
+print("started", flush=True)
+while True:
+    store.log_metrics(run, [(1, i, "loss", float(k), time.time()) for k in range(7)], heartbeat=True)
+    i += 1
+"""
+
+
+def test_sigkill_mid_write_leaves_database_sound(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    run = _new(store)
+    child = subprocess.Popen([sys.executable, "-c", _CHILD_LOOPS, str(tmp_path), run], stdout=subprocess.PIPE,
+                             text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "started"
+    # wait (without sleeping blindly) until the child has committed a few batches, then kill it mid-stream
+    watcher = _raw(store)
+    while watcher.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] < 70:
+        child.poll()
+        assert child.returncode is None
+    child.kill()
+    child.wait()
+    watcher.close()
+    fresh = RunStore(tmp_path)
+    assert fresh.integrity_check() == "ok"
+    count = _raw(fresh).execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
+    assert count >= 70 and count % 7 == 0  # whole transactions only
+    fresh.log_metrics(run, [(2, 0, "loss", 0.5, time.time())])  # still writable after the crash

@@ -6,6 +6,7 @@ transactions, a busy timeout), so a Qt worker, the GUI thread and `torchrun` ran
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -65,8 +66,9 @@ class RunStore:
         self.stale_after_s = stale_after_s
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self._inherited: list[sqlite3.Connection] = []  # from a forked parent: never used or closed
+        # (thread, connection) pairs; a finished thread's connection is closed when another one opens.
+        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._inherited: list[tuple[threading.Thread, sqlite3.Connection]] = []  # forked parent's: left alone
         self._pid = os.getpid()
         self._prepare_workspace()
         with self._errors("open"):
@@ -106,7 +108,12 @@ class RunStore:
             conn.execute("PRAGMA synchronous = NORMAL" if str(mode).lower() == "wal" else "PRAGMA synchronous = FULL")
             self._local.conn = conn
             with self._lock:
-                self._connections.append(conn)
+                finished = [c for t, c in self._connections if not t.is_alive()]
+                self._connections = [(t, c) for t, c in self._connections if t.is_alive()]
+                self._connections.append((threading.current_thread(), conn))
+            for old in finished:
+                with contextlib.suppress(sqlite3.Error):
+                    old.close()
         return conn
 
     @contextmanager
@@ -155,11 +162,9 @@ class RunStore:
         with self._lock:
             connections, self._connections = self._connections, []
             self._local = threading.local()
-        for conn in connections:
-            try:
+        for _, conn in connections:
+            with contextlib.suppress(sqlite3.Error):
                 conn.close()
-            except sqlite3.Error:
-                pass
 
     def __enter__(self) -> RunStore:
         return self
