@@ -169,3 +169,14 @@ def test_options_encoding_keeps_tuples() -> None:
     assert decode_options({"a": 1}) == {"a": 1}
     with pytest.raises(CheckpointError):
         decode_options("{not json")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_rng_round_trip_even_when_loaded_onto_the_gpu(tmp_path: Path) -> None:
+    torch.cuda.manual_seed_all(5)
+    torch.rand(1, device="cuda")
+    save_checkpoint(tmp_path / "cuda.pt", {"rng": pack_rng_state()})
+    expected = torch.rand(4, device="cuda").tolist()
+    torch.cuda.manual_seed_all(99)
+    unpack_rng_state(load_checkpoint(tmp_path / "cuda.pt", map_location="cuda")["rng"])
+    assert torch.rand(4, device="cuda").tolist() == expected
