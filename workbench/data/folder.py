@@ -1,0 +1,255 @@
+"""`imagefolder`: the user's own images in class subfolders, in memory or streamed when too big.
+
+Layouts: `<root>/train/<class>/...` plus `<root>/val/<class>/...` (or `valid/`, `validation/`, `test/`),
+or one tree `<root>/<class>/...` split per class by a seeded fraction. Any sizes and modes: images are
+converted to RGB or L (majority or the `channels` option) and resized to one common size. Files PIL cannot
+read are skipped and counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from workbench.data.registry import DatasetSpec, register_dataset
+from workbench.data.sources import DataSplits, InMemoryImages, Progress, StreamingImages, stratified_split
+from workbench.errors import DataUnavailableError, InvalidOptionError
+
+log = logging.getLogger("workbench.data")
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+VAL_FOLDERS = ("val", "valid", "validation", "test")
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+DEFAULT_MEMORY_BUDGET = 2 << 30   # decoded bytes above which the folder is streamed
+MAX_AUTO_SIDE = 256               # the automatic common size never exceeds this
+
+IMAGEFOLDER = DatasetSpec(
+    name="imagefolder",
+    title="Image folder (your images)",
+    description="Your own images: one subfolder per class, either under train/ and val/ or in one tree "
+                "that is split automatically. Pass the folder as the data root.",
+    classes=(), channels=3, size=(0, 0),
+    mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+    hflip=True, kind="folder", crop_padding=0,
+)
+
+
+def _class_dirs(tree: Path) -> list[Path]:
+    return sorted(p for p in tree.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _trees(root: Path) -> tuple[Path, Path | None]:
+    """(train tree, val tree or None for a single tree)."""
+    train = root / "train"
+    if train.is_dir() and _class_dirs(train):
+        for name in VAL_FOLDERS:
+            if (root / name).is_dir() and _class_dirs(root / name):
+                return train, root / name
+        return train, None
+    return root, None
+
+
+def _scan(tree: Path, classes: list[str]) -> tuple[list[Path], list[int], int]:
+    """Files and labels of the known classes; images of unknown class folders count as skipped."""
+    files: list[Path] = []
+    labels: list[int] = []
+    unknown = 0
+    index = {c: i for i, c in enumerate(classes)}
+    for d in _class_dirs(tree):
+        found = _image_files(d)
+        if d.name not in index:
+            unknown += len(found)
+            continue
+        files += found
+        labels += [index[d.name]] * len(found)
+    return files, labels, unknown
+
+
+def _header(path: Path) -> tuple[tuple[int, int], str] | None:
+    """((H, W), mode) from the image header, or None when PIL cannot identify the file."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return (im.size[1], im.size[0]), im.mode
+    except Exception:  # noqa: BLE001 - any unreadable file is skipped, whatever PIL raises
+        return None
+
+
+def decode(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray | None:
+    """Decode one image as uint8 [C, H, W] in `mode` ("RGB"/"L") at `size`; None when unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert(mode)
+            if (im.size[1], im.size[0]) != size:
+                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            arr = np.asarray(im, dtype=np.uint8)
+    except Exception:  # noqa: BLE001
+        return None
+    return arr[None] if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(2, 0, 1))
+
+
+class FolderStream(StreamingImages):
+    """Decodes each image on access (for folders too big for memory); yields (uint8 [C,H,W], label)."""
+
+    def __init__(self, files: list[Path], labels: list[int], mode: str, size: tuple[int, int]) -> None:
+        self.files = files
+        self.labels = labels
+        self.mode = mode
+        self.size = size
+        self.channels = 1 if mode == "L" else 3
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        arr = decode(self.files[index], self.mode, self.size)
+        if arr is None:
+            # A file that broke after the scan: a black image keeps the batch shape; never crash.
+            log.warning("could not decode %s; using a blank image", self.files[index])
+            arr = np.zeros((self.channels, *self.size), dtype=np.uint8)
+        return torch.from_numpy(arr), self.labels[index]
+
+
+def _decode_all(files: list[Path], labels: list[int], mode: str, size: tuple[int, int],
+                progress: Progress | None, done0: int, total: int) -> tuple[InMemoryImages, int]:
+    channels = 1 if mode == "L" else 3
+    out = torch.empty((len(files), channels, *size), dtype=torch.uint8)
+    keep = torch.ones(len(files), dtype=torch.bool)
+    import os
+
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:   # PIL releases the GIL while decoding
+        for i, arr in enumerate(pool.map(lambda p: decode(p, mode, size), files, chunksize=32)):
+            if arr is None:
+                keep[i] = False
+            else:
+                out[i] = torch.from_numpy(arr)
+            if progress is not None and (i % 64 == 63 or i == len(files) - 1):
+                progress(done0 + i + 1, total)
+    lab = torch.tensor(labels, dtype=torch.int64)
+    return InMemoryImages(out[keep], lab[keep]), int((~keep).sum())
+
+
+def _size_option(value: Any) -> tuple[int, int]:
+    size = (int(value), int(value)) if isinstance(value, (int, float)) else tuple(int(v) for v in value)
+    if len(size) != 2 or min(size) < 1:
+        raise InvalidOptionError(f"imagefolder image_size must be N or (H, W) with positive sizes, got {value}.")
+    return size[0], size[1]
+
+
+def _stats(images: InMemoryImages) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean/std (0..1 scale) from up to 4096 training images."""
+    x = images.images[:4096].to(torch.float32).div_(255)
+    mean = x.mean(dim=(0, 2, 3))
+    std = x.std(dim=(0, 2, 3)).clamp_min(1e-3)
+    return tuple(round(float(v), 4) for v in mean), tuple(round(float(v), 4) for v in std)
+
+
+class FolderBackend:
+    """Reads a user's image folder; `root` is the folder itself."""
+
+    def availability(self, spec: DatasetSpec, root: Path | None) -> str:
+        if root is None or not root.is_dir():
+            return "needs folder"
+        train, _ = _trees(root)
+        return "on disk" if _class_dirs(train) else "needs folder"
+
+    def download(self, spec: DatasetSpec, root: Path, progress: Progress | None,
+                 cancel: Callable[[], bool] | None) -> None:
+        raise InvalidOptionError("imagefolder cannot be downloaded; point --data-root at your image folder.")
+
+    def load(self, spec: DatasetSpec, root: Path | None, *, download: bool, seed: int, val_fraction: float,
+             progress: Progress | None, options: Mapping[str, Any]) -> DataSplits:
+        unknown = set(options) - {"channels", "image_size", "memory_budget", "streaming"}
+        if unknown:
+            raise InvalidOptionError(f"imagefolder has no option(s) {sorted(unknown)}; use channels, "
+                                     "image_size, memory_budget, streaming.")
+        if self.availability(spec, root) != "on disk":
+            raise DataUnavailableError(
+                f"No image folder with class subfolders at {root or '(none given)'}: pass --data-root DIR where "
+                "DIR holds one subfolder per class (or train/ and val/ with class subfolders).")
+        assert root is not None
+        train_tree, val_tree = _trees(root)
+        classes = [d.name for d in _class_dirs(train_tree)]
+        files, labels, skipped = _scan(train_tree, classes)
+        vfiles: list[Path] = []
+        vlabels: list[int] = []
+        if val_tree is not None:
+            vfiles, vlabels, unk = _scan(val_tree, classes)
+            skipped += unk
+
+        # Header pass: drop unreadable files, pick the common mode and size.
+        headers = [_header(p) for p in files + vfiles]
+        ok = [h is not None for h in headers]
+        skipped += ok.count(False)
+        files = [p for p, good in zip(files, ok[: len(files)]) if good]
+        labels = [y for y, good in zip(labels, ok[: len(labels)]) if good]
+        vfiles = [p for p, good in zip(vfiles, ok[len(ok) - len(vfiles):]) if good]
+        vlabels = [y for y, good in zip(vlabels, ok[len(ok) - len(vlabels):]) if good]
+        good_headers = [h for h in headers if h is not None]
+        if not files:
+            raise DataUnavailableError(f"No readable images in the class folders of {train_tree}; add .png/.jpg "
+                                       "files under one subfolder per class.")
+
+        channels = int(options.get("channels", 0)) or None
+        if channels not in (None, 1, 3):
+            raise InvalidOptionError(f"imagefolder channels must be 1 or 3, got {channels}.")
+        if channels is None:
+            gray = sum(1 for _, m in good_headers if m in GRAY_MODES)
+            channels = 1 if gray * 2 > len(good_headers) else 3
+        mode = "L" if channels == 1 else "RGB"
+        if "image_size" in options:
+            size = _size_option(options["image_size"])
+        else:
+            size = Counter(s for s, _ in good_headers).most_common(1)[0][0]
+            scale = min(1.0, MAX_AUTO_SIDE / max(size))
+            size = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+
+        if val_tree is None:
+            tr_idx, va_idx = stratified_split(torch.tensor(labels), val_fraction, seed)
+            vfiles = [files[i] for i in va_idx.tolist()]
+            vlabels = [labels[i] for i in va_idx.tolist()]
+            files = [files[i] for i in tr_idx.tolist()]
+            labels = [labels[i] for i in tr_idx.tolist()]
+
+        total = len(files) + len(vfiles)
+        budget = int(options.get("memory_budget", DEFAULT_MEMORY_BUDGET))
+        streaming = bool(options.get("streaming", total * channels * size[0] * size[1] > budget))
+        mean, std = (IMAGEFOLDER.mean, IMAGEFOLDER.std) if channels == 3 else ((0.449,), (0.226,))
+        if streaming:
+            train: Any = FolderStream(files, labels, mode, size)
+            val: Any = FolderStream(vfiles, vlabels, mode, size)
+        else:
+            train, bad_t = _decode_all(files, labels, mode, size, progress, 0, total)
+            val, bad_v = _decode_all(vfiles, vlabels, mode, size, progress, len(files), total)
+            skipped += bad_t + bad_v
+            if len(train) == 0:
+                raise DataUnavailableError(f"None of the images under {train_tree} could be decoded; "
+                                           "check that they are valid image files.")
+            mean, std = _stats(train)
+        if skipped:
+            log.warning("imagefolder %s: skipped %d unreadable or unlabeled file(s)", root, skipped)
+        final = replace(spec, classes=tuple(classes), channels=channels, size=size, mean=mean, std=std,
+                        train_size=len(train), val_size=len(val))
+        info = {"streaming": streaming, "layout": "train/val" if val_tree is not None else "split",
+                "root": str(root)}
+        return DataSplits(spec=final, classes=tuple(classes), train=train, val=val, skipped=skipped, info=info)
+
+
+register_dataset(IMAGEFOLDER, FolderBackend())
