@@ -44,7 +44,7 @@ class _Forwarder:
     def __init__(self, sink: TrainingSink, min_step_interval: float) -> None:
         self._sink = sink
         self._min_interval = min_step_interval
-        self._last_step = 0.0
+        self._last_step = float("-inf")
         self.reported_failure = False
 
     def on_fit_start(self, e: Any) -> None:
