@@ -145,7 +145,7 @@ def _summarize_meta(
     try:
         with layer_watch(module, arch, shape):
             stats = torchinfo.summary(
-                module, input_size=(1, *shape), device=META, mode="train", verbose=0, depth=64,
+                module, input_data=torch.zeros((1, *shape), device=META), device=META, mode="train", verbose=0, depth=64,
                 col_names=("input_size", "output_size", "num_params", "kernel_size", "mult_adds"),
             )  # fmt: skip
     finally:

@@ -110,6 +110,28 @@ def _register(name: str) -> None:
     )(builder)
 
 
+def _regnet_config_on_cpu() -> None:
+    """RegNet derives its block widths with small tensors and `.tolist()`, which fails on the meta device.
+
+    Compute that configuration on the CPU (a few dozen numbers) so RegNets can be summarised on meta.
+    """
+    from torchvision.models import regnet
+
+    original = regnet.BlockParams.from_init_params.__func__  # type: ignore[attr-defined]
+    if getattr(original, "_workbench_cpu", False):
+        return
+
+    def from_init_params(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with torch.device("cpu"):
+            return original(cls, *args, **kwargs)
+
+    from_init_params._workbench_cpu = True  # type: ignore[attr-defined]
+    regnet.BlockParams.from_init_params = classmethod(from_init_params)  # type: ignore[method-assign]
+
+
+_regnet_config_on_cpu()
+
+
 def torchvision_names() -> list[str]:
     """torchvision's classification model names."""
     return list(tvm.list_models(module=tvm))
