@@ -1,0 +1,67 @@
+"""The summary worker: results off the GUI thread, stale results dropped, errors reported."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from workbench.errors import InputTooSmallError
+from workbench.ui.summary_worker import SummaryWorker
+
+
+def test_stale_result_is_dropped(qtbot: Any) -> None:
+    """Request A then B; B finishes first and is shown; A finishing afterwards is ignored."""
+    release_a = threading.Event()
+    seen_threads: list[str] = []
+
+    def compute(arch: str, shape: Any, classes: Any, options: dict) -> dict:
+        seen_threads.append(threading.current_thread().name)
+        if arch == "A":
+            assert release_a.wait(10), "test never released A"
+        return {"arch": arch}
+
+    worker = SummaryWorker(compute)
+    delivered: list[tuple[int, Any]] = []
+    worker.finished.connect(lambda rid, result: delivered.append((rid, result)))
+    rid_a = worker.request("A")
+    with qtbot.waitSignal(worker.finished, timeout=10_000) as b_done:
+        rid_b = worker.request("B")
+    assert b_done.args[0] == rid_b and b_done.args[1] == {"arch": "B"}
+    assert worker.latest_id == rid_b and not worker.is_busy()
+    with qtbot.waitSignal(worker.dropped, timeout=10_000) as dropped:
+        release_a.set()
+    assert dropped.args == [rid_a]
+    assert delivered == [(rid_b, {"arch": "B"})]  # A's result never reached the GUI
+    assert threading.main_thread().name not in seen_threads  # computed off the GUI thread
+    assert worker.shutdown(5000)
+
+
+def test_error_of_latest_request_is_reported(qtbot: Any) -> None:
+    def compute(arch: str, shape: Any, classes: Any, options: dict) -> dict:
+        raise InputTooSmallError("The input 3×8×8 is too small for alexnet: use at least 63×63.")
+
+    worker = SummaryWorker(compute)
+    with qtbot.waitSignal(worker.failed, timeout=10_000) as failed:
+        rid = worker.request("alexnet", input_shape=(3, 8, 8))
+    assert failed.args[0] == rid
+    assert "too small" in failed.args[1] and "InputTooSmallError" in failed.args[2]
+    assert failed.args[3] is True  # a user-fixable error
+    assert worker.shutdown(5000)
+
+
+def test_invalidate_drops_in_flight_result(qtbot: Any) -> None:
+    gate = threading.Event()
+
+    def compute(arch: str, shape: Any, classes: Any, options: dict) -> str:
+        gate.wait(10)
+        return arch
+
+    worker = SummaryWorker(compute)
+    got: list[Any] = []
+    worker.finished.connect(lambda rid, r: got.append(r))
+    rid = worker.request("x")
+    worker.invalidate()
+    with qtbot.waitSignal(worker.dropped, timeout=10_000) as dropped:
+        gate.set()
+    assert dropped.args == [rid] and got == []
+    assert worker.shutdown(5000)
