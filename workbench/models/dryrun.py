@@ -16,7 +16,7 @@ from workbench.errors import InputTooSmallError, WorkbenchError
 _SIZE_PATTERNS = re.compile(
     r"too small|Kernel size can't be greater|non-positive|negative|Given input size|"
     r"output size is too small|Output size is too small|pad should be|Expected .* spatial|"
-    r"size of tensor .* must match|mat1 and mat2 shapes|shape '\[.*\]' is invalid|must be divisible|"
+    r"must be divisible|"
     r"Wrong image height|Wrong image width|Expected \(batch_size",
     re.IGNORECASE,
 )

@@ -12,6 +12,7 @@ from workbench.models.validators import pairs
 
 RESNET18 = ((2, 64), (2, 128), (2, 256), (2, 512))
 RESNET34 = ((3, 64), (4, 128), (6, 256), (3, 512))
+STEM_CHANNELS = 64
 
 
 class Residual(nn.Module):
@@ -36,10 +37,10 @@ class Residual(nn.Module):
 
 def _stem(kind: str) -> nn.Sequential:
     if kind == "cifar":
-        return nn.Sequential(nn.LazyConv2d(out_channels=64, kernel_size=3, stride=1, padding=1),
+        return nn.Sequential(nn.LazyConv2d(out_channels=STEM_CHANNELS, kernel_size=3, stride=1, padding=1),
                              nn.LazyBatchNorm2d(), nn.ReLU())  # fmt: skip
     return nn.Sequential(
-        nn.LazyConv2d(out_channels=64, kernel_size=7, stride=2, padding=3),
+        nn.LazyConv2d(out_channels=STEM_CHANNELS, kernel_size=7, stride=2, padding=3),
         nn.LazyBatchNorm2d(),
         nn.ReLU(),
         nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
@@ -52,20 +53,24 @@ class ResNet(nn.Module):
     def __init__(self, arch: tuple[tuple[int, int], ...], n_outputs: int = 10, stem: str = "imagenet") -> None:
         super().__init__()
         self.model = nn.Sequential(_stem(stem))
-        for i, b in enumerate(arch):
-            self.model.add_module(name=f"b{i + 2}", module=self.block(*b, first_block=(i == 0)))
+        for i, (num_residuals, num_channels) in enumerate(arch):
+            # The lecture's first stage keeps the stem's 64 channels (identity shortcut); an edited first
+            # stage with another width needs the 1x1 projection to add its shortcut.
+            first = i == 0 and num_channels == STEM_CHANNELS
+            stage = self.block(num_residuals, num_channels, first_block=first, strides=1 if i == 0 else 2)
+            self.model.add_module(name=f"b{i + 2}", module=stage)
         self.model.add_module(
             name="last",
             module=nn.Sequential(nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.LazyLinear(n_outputs)),
         )
 
     @staticmethod
-    def block(num_residuals: int, num_channels: int, first_block: bool = False) -> nn.Sequential:
-        """A stage; its first residual halves the size (1x1 projection) unless it is the first stage."""
+    def block(num_residuals: int, num_channels: int, first_block: bool = False, strides: int = 2) -> nn.Sequential:
+        """A stage; its first residual projects with a 1x1 conv (and halves the size) unless first_block."""
         blk: list[nn.Module] = []
         for i in range(num_residuals):
             if i == 0 and not first_block:
-                blk.append(Residual(num_channels=num_channels, use_1x1conv=True, strides=2))
+                blk.append(Residual(num_channels=num_channels, use_1x1conv=True, strides=strides))
             else:
                 blk.append(Residual(num_channels=num_channels))
         return nn.Sequential(*blk)
