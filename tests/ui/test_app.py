@@ -1,0 +1,175 @@
+"""The main window as a whole: building, lazy start-up, menus, About, settings, errors, closing mid-run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSettings, QSize, Qt, qVersion
+from PySide6.QtWidgets import QLabel, QMessageBox, QPushButton, QSplitter, QTreeView
+
+from workbench.ui import dialogs
+from workbench.ui.main_window import MainWindow
+
+STABLE_NAMES = ("architectureList", "layerTree", "parameterTable", "summaryTotals", "datasetCombo", "epochsSpin",
+                "trainButton", "stopButton", "epochProgress", "lossPlot", "accuracyPlot", "runsList")
+
+
+@pytest.fixture(autouse=True)
+def close_dialogs():
+    yield
+    for box in dialogs.open_dialogs():
+        box.done(0)
+
+
+def build(qtbot: Any, workspace: Path, settings: QSettings, **kw: Any) -> MainWindow:
+    w = MainWindow(workspace=workspace, settings=settings, **kw)
+    qtbot.addWidget(w)
+    if w.worker.is_busy():
+        qtbot.waitSignal(w.summaryShown, timeout=30_000).wait()
+    return w
+
+
+def test_ui_modules_do_not_import_torch_or_pyqtgraph() -> None:
+    code = ("import sys, workbench.ui, workbench.ui.main_window, workbench.ui.app, workbench.cli; "
+            "bad = [m for m in ('torch', 'torchvision', 'pyqtgraph', 'workbench.models') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_window_builds_with_title_and_stable_names(qtbot: Any, workspace: Path, settings: QSettings) -> None:
+    w = build(qtbot, workspace, settings)
+    assert w.windowTitle() == "CNN Workbench"
+    for name in STABLE_NAMES:
+        assert w.findChild(object, name) is not None, name
+    assert [w.tabs.tabText(i) for i in range(w.tabs.count())] == ["Layers", "Parameters", "Training curves", "Runs"]
+    menus = [a.text().replace("&", "") for a in w.menuBar().actions()]
+    assert menus[:2] == ["File", "View"] and menus[-1] == "Help"
+    assert w.train_action.shortcut().toString() == "Ctrl+Return"
+    assert w.stop_action.shortcut().toString() == "Esc"
+    assert w.arch_panel.current_arch() == "resnet18"
+    assert "11," in w.findChild(QLabel, "summaryTotals").text()
+    w.close()
+
+
+def test_lazy_start_paints_before_the_engine_loads(qtbot: Any, workspace: Path, settings: QSettings) -> None:
+    w = MainWindow(workspace=workspace, settings=settings, lazy=True)
+    qtbot.addWidget(w)
+    assert w.training_panel is None and w.summary_view.chart is None and not w.is_engine_ready()
+    w.show()
+    qtbot.waitExposed(w)
+    with qtbot.waitSignal(w.engineReady, timeout=60_000):
+        w.load_engine()
+    assert w.training_panel is not None and w.findChild(QPushButton, "trainButton") is not None
+    assert w.arch_panel.names() and w.summary_view.chart is not None
+    qtbot.waitSignal(w.summaryShown, timeout=30_000).wait() if w.worker.is_busy() else None
+    assert w.summary_view.summary is not None
+    w.close()
+
+
+def test_about_shows_versions(qtbot: Any, workspace: Path, settings: QSettings) -> None:
+    import torch
+    import torchvision
+
+    w = build(qtbot, workspace, settings)
+    about = next(a for a in w.menuBar().actions()[-1].menu().actions() if "About" in a.text())
+    about.trigger()
+    box = next(b for b in dialogs.open_dialogs() if b.objectName() == "aboutDialog")
+    text = box.text()
+    assert f"torch: {torch.__version__}" in text and f"torchvision: {torchvision.__version__}" in text
+    assert f"Qt: {qVersion()}" in text and "Device: cpu" in text or "Device: cuda" in text
+    w.close()
+
+
+def test_error_dialog_has_sentence_and_details_and_app_stays_usable(qtbot: Any, workspace: Path,
+                                                                    settings: QSettings) -> None:
+    w = build(qtbot, workspace, settings)
+    box = dialogs.show_error(w, "The data set could not be read: check the folder.", "Traceback: boom")
+    assert box.objectName() == "errorDialog" and box.isVisible()
+    assert box.text() == "The data set could not be read: check the folder."
+    assert box.detailedText() == "Traceback: boom"
+    assert box.windowModality() == Qt.WindowModality.WindowModal
+    box.done(0)
+    with qtbot.waitSignal(w.summaryShown, timeout=30_000):
+        w.arch_panel.select("lenet")
+    w.close()
+
+
+def test_settings_round_trip(qtbot: Any, workspace: Path, settings: QSettings) -> None:
+    w = build(qtbot, workspace, settings)
+    with qtbot.waitSignal(w.summaryShown, timeout=30_000):
+        w.arch_panel.select("vgg11")
+    with qtbot.waitSignal(w.summaryShown, timeout=30_000):
+        w.arch_panel.set_option_text("classifier_width", "256")
+    w.arch_panel.override.setChecked(True)
+    w.arch_panel.shape_spins[1].setValue(64)
+    w.tabs.setCurrentIndex(1)
+    w.resize(QSize(640, 480))
+    w.splitter.setSizes([300, 600, 334])
+    state = w.splitter.saveState()
+    w.training_panel.settings.set_values({"epochs": 7})
+    w.close()
+    w2 = build(qtbot, workspace, settings)
+    assert w2.arch_panel.current_arch() == "vgg11"
+    assert w2.arch_panel.field_widget("classifier_width").value() == 256
+    assert w2.arch_panel.override.isChecked() and w2.arch_panel.shape_spins[1].value() == 64
+    assert w2.tabs.currentIndex() == 1
+    assert w2.size() == QSize(640, 480)
+    assert w2.findChild(QSplitter, "mainSplitter").saveState() == state
+    assert w2.findChild(object, "epochsSpin").value() == 7
+    qtbot.waitUntil(lambda: w2.summary_view.summary is not None and w2.summary_view.summary.arch == "vgg11",
+                    timeout=30_000)
+    assert list(w2.summary_view.summary.input_shape[-2:])[0] == 64
+    w2.close()
+
+
+def test_close_during_training_stops_and_keeps_checkpoint(qtbot: Any, workspace: Path, settings: QSettings,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    w = build(qtbot, workspace, settings)
+    with qtbot.waitSignal(w.summaryShown, timeout=30_000):
+        w.arch_panel.select("lenet")
+    panel = w.training_panel
+    panel.picker.select("digits")
+    panel.settings.set_values({"epochs": 50, "batch_size": 32, "device": "cpu"})
+    qtbot.waitUntil(lambda: panel.trainButton.isEnabled(), timeout=10_000)
+    asked: list[bool] = []
+    monkeypatch.setattr(w, "confirm_close", lambda: asked.append(True) or False)
+    with qtbot.waitSignal(panel.runner.stepMetrics, timeout=120_000):
+        w.train_action.trigger()  # Ctrl+Return
+    run_id = panel.runs_panel.active_run_id
+    assert not w.close() and asked == [True] and panel.is_training()  # "No": stays open, still training
+    monkeypatch.setattr(w, "confirm_close", lambda: True)
+    assert w.close()
+    assert not panel.is_training()
+    assert list(panel.runs_panel.folder_of(run_id).glob("*.pt")), "no checkpoint kept"
+    assert panel.runs_panel.status_of(run_id) == "stopped"
+
+
+def test_esc_stops_training(qtbot: Any, workspace: Path, settings: QSettings) -> None:
+    w = build(qtbot, workspace, settings)
+    with qtbot.waitSignal(w.summaryShown, timeout=30_000):
+        w.arch_panel.select("lenet")
+    panel = w.training_panel
+    panel.picker.select("digits")
+    panel.settings.set_values({"epochs": 50, "batch_size": 32, "device": "cpu"})
+    with qtbot.waitSignal(panel.runner.stepMetrics, timeout=120_000):
+        w.start_training()
+    with qtbot.waitSignal(panel.runFinished, timeout=30_000) as finished:
+        w.stop_action.trigger()  # Esc
+    assert finished.args[0]["status"] == "stopped"
+    w.close()
+
+
+def test_layer_tree_is_a_tree_view(qtbot: Any, workspace: Path, settings: QSettings) -> None:
+    w = build(qtbot, workspace, settings)
+    tree = w.findChild(QTreeView, "layerTree")
+    root = tree.model().index(0, 0)
+    assert tree.model().rowCount(root) > 0 and tree.isExpanded(root)
+    assert [tree.model().headerData(c, Qt.Orientation.Horizontal) for c in range(7)] == [
+        "Name", "Type", "Kernel", "Output shape", "Params", "Mult-Adds", "% of params"]
+    assert isinstance(QMessageBox, type)
+    w.close()
