@@ -65,19 +65,104 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_summary)
 
 
+def _architectures_info() -> list[dict[str, Any]]:
+    from workbench.models import get_spec, list_models
+
+    specs = [get_spec(n) for n in list_models()]
+    presets: dict[str, list[str]] = {}
+    for spec in specs:
+        if spec.preset_of:
+            presets.setdefault(spec.preset_of, []).append(spec.name)
+    return [
+        {
+            "name": s.name, "family": s.family, "description": s.description, "preset_of": s.preset_of,
+            "presets": presets.get(s.name, []), "natural_input": list(s.natural_input),
+            "default_classes": s.default_classes,
+            "options": [{"name": o.name, "default": o.default, "help": o.help,
+                         "choices": list(o.choices) if o.choices is not None else None} for o in s.options],
+        }
+        for s in specs
+    ]  # fmt: skip
+
+
+def _datasets_info() -> list[dict[str, Any]]:
+    """Datasets from workbench.data's registry ([] while that package has none)."""
+    try:
+        from workbench.data import get_dataset, list_datasets
+    except ImportError:
+        return []
+    rows = []
+    for name in list_datasets():
+        d = get_dataset(name)
+        rows.append({"name": d.name, "title": d.title, "description": d.description, "kind": d.kind,
+                     "channels": d.channels, "size": list(d.size), "classes": len(d.classes)})  # fmt: skip
+    return rows
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
-    raise NotImplementedError  # filled in by the model-zoo work
+    archs, datasets = _architectures_info(), _datasets_info()
+    if args.json:
+        print_json_line({"architectures": archs, "datasets": datasets})
+        return EXIT_OK
+    out, family = [], None
+    for a in archs:
+        if a["family"] != family:
+            family = a["family"]
+            out.append(f"\n{family}:")
+        shape = "x".join(str(v) for v in a["natural_input"])
+        opts = ", ".join(f"{o['name']}={o['default']!r}" for o in a["options"])
+        base = f" (preset of {a['preset_of']})" if a["preset_of"] else ""
+        if a["family"] == "torchvision":
+            out.append(f"  {a['name']:<28} {shape:>11}  {a['default_classes']:>4} classes  [{opts}]")
+        else:
+            out.append(f"  {a['name']:<28} {shape:>11}  {a['default_classes']:>4} classes{base}  {a['description']}")
+            out.extend(f"      {o['name']} = {o['default']!r}: {o['help']}" for o in a["options"])
+    out.append("\nDatasets:")
+    out.extend(f"  {d['name']:<28} {d['channels']}x{d['size'][0]}x{d['size'][1]}  {d['title']}" for d in datasets)
+    if not datasets:
+        out.append("  (none registered)")
+    sys.stdout.write("\n".join(out).lstrip("\n") + "\n")
+    return EXIT_OK
+
+
+def _parse_shape(text: str) -> tuple[int, int, int]:
+    parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise InvalidOptionError(f"--input expects three positive integers C,H,W (e.g. 3,32,32), got {text!r}.")
+    return shape  # type: ignore[return-value]
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    raise NotImplementedError  # filled in by the model-zoo work
+    from workbench.models import summarize
+
+    if args.depth < 0:
+        raise InvalidOptionError(f"--depth must be 0 or more, got {args.depth}.")
+    shape = _parse_shape(args.input) if args.input else None
+    summary = summarize(args.arch, input_shape=shape, num_classes=args.classes, options=parse_assignments(args.set))
+    if not args.json:
+        sys.stdout.write(summary.format_table(args.depth) + "\n")
+        return EXIT_OK
+    data = summary.to_dict()
+    totals = data["totals"]
+    print_json_line({"arch": summary.arch, "input": summary.input_shape, "classes": summary.num_classes,
+                     "options": data["options"], "total_params": totals["total_params"],
+                     "trainable_params": totals["trainable_params"], "mult_adds": totals["mult_adds"],
+                     "totals": totals, "layers": data["layers"], "parameters": data["parameters"]})  # fmt: skip
+    return EXIT_OK
 
 
 # --- train / runs ----------------------------------------------------------------------------------------
 
 
 def _add_training_commands(sub: argparse._SubParsersAction) -> None:
+    from workbench.training.cli_train import add_train_arguments
+
     p = sub.add_parser("train", help="train an architecture on a dataset")
+    add_train_arguments(p)
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("runs", help="list the runs in a workspace")
     p.add_argument("--workspace", default=None, help="workspace folder (default: $WORKBENCH_HOME or the user data folder)")
@@ -86,7 +171,10 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    raise NotImplementedError  # filled in by the training-engine work
+    """Train (or resume) one run; exit 0 completed, 1 failed/diverged, 130 stopped by Ctrl-C."""
+    from workbench.training.cli_train import cmd_train
+
+    return cmd_train(args, print_json_line)
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
