@@ -20,6 +20,7 @@ from workbench.training.config import (
     OPTIMIZERS,
     SCHEDULES,
     TrainConfig,
+    recommended_config,
 )
 
 _CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "amp": AMP_MODES, "channels_last": CHANNELS_LAST_MODES}
@@ -63,7 +64,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(TrainConfig):
         flag = f"--{f.name.replace('_', '-')}"
         default = getattr(defaults, f.name)
-        help_text = f"{FIELD_HELP.get(f.name, '')} [{default}]"
+        help_text = f"{FIELD_HELP.get(f.name, '')} [{default}; some architectures/data sets start elsewhere]"
         if str(f.type).startswith("bool"):
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                help=help_text)
@@ -104,7 +105,7 @@ def cmd_train(args: argparse.Namespace, print_json_line: Callable[[Any], None]) 
     if args.resume and (given or args.set):
         names = ", ".join(f"--{k.replace('_', '-')}" for k in [*given, *(['set'] if args.set else [])])
         raise InvalidOptionError(f"--resume continues a run with its stored settings; drop {names}.")
-    config = TrainConfig.from_dict(given)
+    config = recommended_config(args.arch or "", args.dataset or "", given)
     job = TrainJob(
         arch=args.arch or "", dataset=args.dataset or "", arch_options=parse_assignments(args.set), config=config,
         data_root=Path(args.data_root).expanduser() if args.data_root else None, download=args.download,

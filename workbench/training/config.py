@@ -154,6 +154,23 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
 
+# Starting points that train the small lecture models well; applied under whatever the user sets explicitly.
+# LeNet keeps the lecture's sigmoid units, which need Adam with a one-cycle warm-up to learn in a few epochs.
+ARCH_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lenet": {"optimizer": "adam", "lr": 0.01, "batch_size": 32, "weight_decay": 0.0, "schedule": "onecycle"},
+}
+# digits: 1,618 upsampled 8x8 images; crops of a few pixels erase strokes, so no augmentation by default.
+DATASET_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": {"augment": False},
+}
+
+
+def recommended_config(arch: str, dataset: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """TrainConfig defaults, then the per-dataset and per-architecture starting points, then `overrides`."""
+    merged = {**DATASET_TRAIN_DEFAULTS.get(dataset, {}), **ARCH_TRAIN_DEFAULTS.get(arch, {}), **(overrides or {})}
+    return TrainConfig.from_dict(merged)
+
+
 @dataclass
 class TrainJob:
     """What to train on what, where to keep it, and whether to continue an earlier run."""

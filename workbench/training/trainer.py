@@ -205,6 +205,8 @@ class Trainer:
                 break
             if i < skip:  # resuming mid-epoch: replay the data stream (same RNG draws) without training
                 continue
+            if control.stopped:  # drawn but not trained: this batch is replayed on resume
+                break
             if control.paused:
                 paused_at = time.perf_counter()
                 while not control.wait_while_paused(0.5):
