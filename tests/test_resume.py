@@ -1,0 +1,109 @@
+"""Resume: 2 epochs straight == 1 epoch + resume + 1 epoch (bitwise), also from a mid-epoch stop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbench.errors import UnknownNameError
+from workbench.runs import RunStore
+from workbench.training import trainer as trainer_mod
+from workbench.training.callbacks import Callback
+from workbench.training.checkpoint import load_checkpoint
+from workbench.training.config import TrainConfig, TrainJob
+from workbench.training.control import TrainControl
+from workbench.training.events import EpochMetrics, StepMetrics
+from workbench.training.job import RunCompletedError, run_training
+
+# LeNet on digits with dropout-free but augmented, shuffled batches: every RNG stream matters.
+CFG = TrainConfig(epochs=2, batch_size=32, optimizer="adam", lr=0.003, max_batches=6, augment=True,
+                  crop_padding=2, schedule="onecycle", deterministic=True, device="cpu", seed=3)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+def _job(ws: Path, **kw: object) -> TrainJob:
+    return TrainJob(arch="lenet", dataset="digits", config=CFG, workspace=ws, **kw)  # type: ignore[arg-type]
+
+
+def _params(ws: Path, run_id: str) -> dict[str, torch.Tensor]:
+    return load_checkpoint(RunStore(ws).run_dir(run_id) / "last.pt")
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    assert a["model"].keys() == b["model"].keys()
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert all(torch.equal(torch.as_tensor(sa[k]), torch.as_tensor(sb[k])) for k in sa)
+    assert (a["epoch"], a["step"]) == (b["epoch"], b["step"])
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, object]:
+    ws = tmp_path_factory.mktemp("straight")
+    torch.set_num_threads(1)
+    result = run_training(_job(ws))
+    assert result.status == "completed"
+    return ws, result.run_id, result
+
+
+class StopAt(Callback):
+    def __init__(self, control: TrainControl, epoch: int | None = None, step: int | None = None) -> None:
+        self.control, self.epoch, self.step = control, epoch, step
+
+    def on_epoch_end(self, e: EpochMetrics) -> None:
+        if e.epoch == self.epoch:
+            self.control.stop()
+
+    def on_train_batch_end(self, e: StepMetrics) -> None:
+        if self.step is not None and e.step >= self.step:
+            self.control.stop()
+
+
+def test_resume_after_one_epoch_is_bitwise_equal(tmp_path: Path, straight: tuple) -> None:
+    ws0, run0, result0 = straight
+    control = TrainControl()
+    first = run_training(_job(tmp_path), [StopAt(control, epoch=1)], control)
+    assert first.status == "stopped" and first.epochs_completed == 1
+    assert RunStore(tmp_path).get_run(first.run_id).status == "stopped"
+    second = run_training(TrainJob(arch="", dataset="", workspace=tmp_path, resume_run_id=first.run_id))
+    assert second.status == "completed" and second.epochs_completed == 2
+    _assert_same(_params(tmp_path, first.run_id), _params(ws0, run0))
+    assert second.val_accuracy == result0.val_accuracy
+    assert second.train_loss == pytest.approx(result0.train_loss, rel=1e-6)  # summed at other sync points
+    record = RunStore(tmp_path).get_run(first.run_id)
+    assert record.status == "completed" and record.epochs_completed == 2
+    assert [e for e, _, _ in RunStore(tmp_path).metrics(first.run_id, ["val_accuracy"])["val_accuracy"]] == [1, 2]
+
+
+def test_resume_from_mid_epoch_stop_is_bitwise_equal(tmp_path: Path, straight: tuple,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    ws0, run0, result0 = straight
+    monkeypatch.setattr(trainer_mod, "STEP_EMIT_INTERVAL", 0.0)
+    control = TrainControl()
+    first = run_training(_job(tmp_path), [StopAt(control, step=9)], control)
+    assert first.status == "stopped" and first.epochs_completed == 1
+    state = _params(tmp_path, first.run_id)
+    assert (state["epoch"], state["batch"], state["step"]) == (1, 3, 9)
+    second = run_training(TrainJob(arch="", dataset="", workspace=tmp_path, resume_run_id=first.run_id))
+    assert second.status == "completed"
+    _assert_same(_params(tmp_path, first.run_id), _params(ws0, run0))
+    assert second.train_loss == pytest.approx(result0.train_loss, rel=1e-6)
+
+
+def test_resume_refuses_completed_and_unknown_runs(tmp_path: Path, straight: tuple) -> None:
+    ws0, run0, _ = straight
+    with pytest.raises(RunCompletedError, match="already completed"):
+        run_training(TrainJob(arch="", dataset="", workspace=ws0, resume_run_id=run0))
+    with pytest.raises(UnknownNameError, match="No run"):
+        run_training(TrainJob(arch="", dataset="", workspace=ws0, resume_run_id="20990101-000000-beef"))

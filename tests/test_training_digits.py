@@ -1,0 +1,47 @@
+"""Learning is real: seeded CPU runs on the bundled digits reach >= 95 % validation accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbench.runs import RunStore
+from workbench.training.config import TrainJob, recommended_config
+from workbench.training.job import run_training
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    # Two intra-op threads on a busy 2-core machine thrash; one thread is steadier and about as fast.
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+def test_lenet_learns_digits(tmp_path: Path) -> None:
+    cfg = recommended_config("lenet", "digits", {"epochs": 5, "device": "cpu"})
+    result = run_training(TrainJob(arch="lenet", dataset="digits", config=cfg, workspace=tmp_path))
+    assert result.status == "completed" and result.epochs_completed == 5
+    assert result.val_accuracy >= 0.95
+    store = RunStore(tmp_path)
+    record = store.get_run(result.run_id)
+    assert record.status == "completed" and record.epochs_completed == 5
+    assert record.best_val_accuracy == pytest.approx(result.best_val_accuracy)
+    metrics = store.metrics(result.run_id)
+    for name in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "images_per_second"):
+        assert [e for e, _, _ in metrics[name]] == [1, 2, 3, 4, 5]
+    assert (record.folder / "last.pt").is_file() and (record.folder / "best.pt").is_file()
+
+
+@pytest.mark.slow
+def test_resnet18_cifar_stem_learns_digits(tmp_path: Path) -> None:
+    cfg = recommended_config("resnet18", "digits", {"epochs": 3, "device": "cpu", "image_size": 8,
+                                                    "batch_size": 64, "schedule": "onecycle", "lr": 0.05})
+    job = TrainJob(arch="resnet18", dataset="digits", arch_options={"stem": "cifar"}, config=cfg,
+                   workspace=tmp_path)
+    result = run_training(job)
+    assert result.status == "completed" and result.val_accuracy >= 0.95
