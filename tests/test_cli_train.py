@@ -1,0 +1,137 @@
+"""`workbench train`: JSON line, exit codes, bad input, Ctrl-C and SIGKILL + --resume in real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from workbench.cli import main
+from workbench.runs import RunStore
+
+FAST = ["--arch", "lenet", "--dataset", "digits", "--device", "cpu"]
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        rc = main(["train", *argv])
+    except SystemExit as exc:  # argparse usage errors
+        rc = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_json_line_and_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = _run([*FAST, "--epochs", "1", "--max-batches", "5", "--workspace", str(tmp_path), "--json",
+                         "--set", "activation=relu"], capsys)
+    assert rc == 0, err
+    data = json.loads(out.strip().splitlines()[-1])
+    for key in ("run_id", "status", "epochs_completed", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                "best_val_accuracy", "images_per_second", "device"):
+        assert key in data
+    assert data["status"] == "completed" and data["epochs_completed"] == 1 and data["device"] == "cpu"
+    assert 0.0 <= data["val_accuracy"] <= 1.0 and data["images_per_second"] > 0
+    assert "epoch   1/1" in err and "val loss" in err
+    record = RunStore(tmp_path).get_run(data["run_id"])
+    assert record.arch_options["activation"] == "relu" and record.config["max_batches"] == 5
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--arch", "lenett", "--dataset", "digits"], "Unknown architecture"),
+    (["--arch", "lenet", "--dataset", "digitz"], "digits"),
+    (["--arch", "lenet", "--dataset", "digits", "--lr", "-1"], "lr must be"),
+    (["--arch", "lenet", "--dataset", "digits", "--epochs", "x"], "--epochs"),
+    (["--arch", "lenet", "--dataset", "digits", "--optimizer", "adagrad"], "invalid choice"),
+    (["--arch", "lenet", "--dataset", "digits", "--set", "foo=1"], "foo"),
+    (["--arch", "lenet", "--dataset", "digits", "--schedule", "linear"], "invalid choice"),
+    (["--arch", "lenet", "--dataset", "digits", "--device", "tpu"], "device"),
+    (["--arch", "lenet", "--dataset", "digits", "--device", "cuda:7"], "not available"),
+    (["--arch", "lenet", "--dataset", "digits", "--input", "1,2"], "--input"),
+    (["--arch", "alexnet", "--dataset", "digits", "--image-size", "8"], "too small"),
+    (["--arch", "lenet", "--dataset", "cifar10", "--data-root", "{tmp}/empty"], "--download"),
+    (["--arch", "lenet"], "--dataset"),
+    (["--resume", "20990101-000000-beef"], "No run"),
+    (["--resume", "20990101-000000-beef", "--epochs", "3"], "--resume"),
+])
+def test_bad_input_exits_2_with_one_line(argv: list[str], needle: str, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    rc, out, err = _run([*argv, "--workspace", str(tmp_path / "ws")], capsys)
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in err
+
+
+def test_unwritable_workspace_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    rc, _, err = _run([*FAST, "--workspace", str(blocker / "ws")], capsys)
+    assert rc == 2 and "workspace" in err and len(err.strip().splitlines()) == 1
+
+
+def test_divergence_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = _run([*FAST, "--set", "activation=relu", "--optimizer", "sgd", "--lr", "1e6", "--epochs", "2",
+                         "--workspace", str(tmp_path), "--json"], capsys)
+    assert rc == 1 and "diverged" in err
+    data = json.loads(out.strip().splitlines()[-1])
+    assert data["status"] == "diverged" and "learning rate" in data["message"]
+    assert RunStore(tmp_path).get_run(data["run_id"]).status == "diverged"
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _start(ws: Path, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "workbench", "train", *FAST, "--workspace", str(ws), "--json", *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+
+
+def _wait_for_epoch(ws: Path, proc: subprocess.Popen, epochs: int, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if (ws / "runs.sqlite").exists():
+            runs = RunStore(ws).list_runs()
+            if runs and runs[0].epochs_completed >= epochs:
+                return runs[0].run_id
+        time.sleep(0.05)
+    raise AssertionError("the training subprocess made no progress")
+
+
+def test_sigkill_mid_epoch_then_resume_completes(tmp_path: Path) -> None:
+    proc = _start(tmp_path, "--epochs", "4", "--batch-size", "8")  # ~200 small steps per epoch
+    run_id = _wait_for_epoch(tmp_path, proc, 1)
+    time.sleep(0.2)  # into the next epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    store = RunStore(tmp_path)
+    killed = store.get_run(run_id)
+    assert killed.status == "interrupted" and 1 <= killed.epochs_completed < 4
+    done = subprocess.run([sys.executable, "-m", "workbench", "train", "--resume", run_id, "--workspace",
+                           str(tmp_path), "--json", "--quiet"], capture_output=True, text=True, env=_env(),
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    assert data["status"] == "completed" and data["epochs_completed"] == 4 and data["run_id"] == run_id
+    assert store.integrity_check() == "ok"
+    epochs = [e for e, _, _ in store.metrics(run_id, ["val_accuracy"])["val_accuracy"]]
+    assert epochs == [1, 2, 3, 4]
+
+
+def test_ctrl_c_saves_checkpoint_and_exits_130(tmp_path: Path) -> None:
+    proc = _start(tmp_path, "--epochs", "30")
+    run_id = _wait_for_epoch(tmp_path, proc, 1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert json.loads(out.strip().splitlines()[-1])["status"] == "stopped"
+    record = RunStore(tmp_path).get_run(run_id)
+    assert record.status == "stopped" and (record.folder / "last.pt").is_file()
+    assert "Traceback" not in err
