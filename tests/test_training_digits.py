@@ -26,6 +26,7 @@ def test_lenet_learns_digits(tmp_path: Path) -> None:
     cfg = recommended_config("lenet", "digits", {"epochs": 5, "device": "cpu"})
     result = run_training(TrainJob(arch="lenet", dataset="digits", config=cfg, workspace=tmp_path))
     assert result.status == "completed" and result.epochs_completed == 5
+    assert result.checkpoint and result.checkpoint.endswith("last.pt")
     assert result.val_accuracy >= 0.95
     store = RunStore(tmp_path)
     record = store.get_run(result.run_id)

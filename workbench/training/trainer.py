@@ -80,6 +80,7 @@ class Trainer:
         self.last: dict[str, float] = {}
         self._partial = {"loss_sum": 0.0, "correct": 0.0, "batches": 0, "seen": 0, "seconds": 0.0}
         self._epoch_gen_state: torch.Tensor | None = None
+        self.last_checkpoint: str | None = None
 
     # --- checkpoint state -------------------------------------------------------------------------------
 
@@ -118,7 +119,12 @@ class Trainer:
             self.generator.set_state(state["data_generator"])
 
     def _save(self, kind: str) -> str | None:
-        return self.checkpoint_fn(kind, self.state_dict()) if self.checkpoint_fn else None
+        if not self.checkpoint_fn:
+            return None
+        path = self.checkpoint_fn(kind, self.state_dict())
+        if kind == "last":
+            self.last_checkpoint = path
+        return path
 
     # --- the loop ----------------------------------------------------------------------------------------
 
@@ -160,7 +166,7 @@ class Trainer:
         except Exception as exc:  # a failed run is reported, not raised (the GUI thread must not die)
             status, message = "failed", f"Training failed: {type(exc).__name__}: {exc}"
             self.callbacks.on_exception(message, traceback.format_exc())
-        result = self._result(status, message, checkpoint)
+        result = self._result(status, message, checkpoint or self.last_checkpoint)
         self.callbacks.on_fit_end(result)
         return result
 
