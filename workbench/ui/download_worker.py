@@ -30,12 +30,14 @@ def run_download(name: str, root: Path | None, sink: DownloadSink, cancel: threa
         import workbench.data as data
 
         download = data.download
-    last = [0.0]
+    last = [float("-inf"), -1.0]  # time and fraction of the last report
 
     def progress(done: int, total: int) -> None:
         now = time.monotonic()
-        if now - last[0] >= min_interval or (total and done >= total):
-            last[0] = now
+        fraction = done / total if total else 0.0
+        # Report at most every min_interval, but never hide a big jump (or the end) behind the throttle.
+        if now - last[0] >= min_interval or fraction - last[1] >= 0.05 or (total and done >= total):
+            last[0], last[1] = now, fraction
             sink.progress(int(done), int(total))
 
     try:
