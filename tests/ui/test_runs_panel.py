@@ -1,0 +1,72 @@
+"""RunsPanel over a real run store: listing, overlays, delete, open folder, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workbench.ui.training_panel import TrainingPanel
+
+
+@pytest.fixture
+def panel(qtbot, workspace: Path) -> TrainingPanel:
+    widget = TrainingPanel(workspace)
+    qtbot.addWidget(widget)
+    widget.ensure_engine()
+    widget.picker.select("digits")
+    widget.set_architecture("lenet", {}, None, None, True, "")
+    widget.settings.set_values({"epochs": 1, "batch_size": 32, "max_batches": 2, "device": "cpu"})
+    yield widget
+    assert widget.wait_stopped(5000)
+
+
+def _train(panel: TrainingPanel, qtbot) -> dict:
+    with qtbot.waitSignal(panel.runFinished, timeout=120_000) as finished:
+        panel.start_training()
+    return finished.args[0]
+
+
+def test_overlay_delete_and_open_folder(panel: TrainingPanel, qtbot, monkeypatch) -> None:
+    first, second = _train(panel, qtbot), _train(panel, qtbot)
+    runs = panel.runs_panel
+    assert runs.runsList.objectName() == "runsList" and runs.runsList.rowCount() == 2
+    assert runs.status_of(first["run_id"]) == runs.status_of(second["run_id"]) == "completed"
+    row = [runs.runsList.item(0, c).text() for c in range(runs.runsList.columnCount())]
+    assert row[:3] == ["completed", "lenet", "digits"] and row[3].endswith("%")
+    overlays: list[dict] = []
+    runs.overlayChanged.connect(overlays.append)
+    runs.select_runs([first["run_id"], second["run_id"]])
+    assert set(overlays[-1]) == {first["run_id"], second["run_id"]}
+    assert panel.plots.overlay_count() >= 2
+    opened: list[str] = []
+    monkeypatch.setattr("workbench.ui.runs_panel.QDesktopServices.openUrl",
+                        lambda url: opened.append(url.toLocalFile()) or True)
+    runs.select_runs([first["run_id"]])
+    assert runs.open_folder() and Path(opened[0]) == runs.folder_of(first["run_id"])
+    folder = runs.folder_of(first["run_id"])
+    monkeypatch.setattr(runs, "confirm_delete", lambda count: False)
+    assert runs.delete_selected() == 0 and runs.runsList.rowCount() == 2
+    assert runs.delete_selected(confirm=False) == 1
+    assert runs.runsList.rowCount() == 1 and runs.status_of(first["run_id"]) is None
+    assert not folder.exists()
+
+
+def test_resume_a_stopped_run(panel: TrainingPanel, qtbot) -> None:
+    panel.settings.set_values({"epochs": 3, "max_batches": None})
+    with qtbot.waitSignal(panel.runner.stepMetrics, timeout=120_000):
+        panel.start_training()
+    with qtbot.waitSignal(panel.runFinished, timeout=10_000) as stopped:
+        panel.request_stop()
+    run_id = stopped.args[0]["run_id"]
+    assert stopped.args[0]["status"] == "stopped"
+    runs = panel.runs_panel
+    runs.select_runs([run_id])
+    assert runs.resumeButton.isEnabled()
+    panel.settings.set_values({"epochs": 3, "max_batches": 2})  # resume uses the run's own config
+    with qtbot.waitSignal(panel.runStarted, timeout=60_000) as started, \
+            qtbot.waitSignal(panel.runFinished, timeout=300_000) as finished:
+        runs.resumeButton.click()
+    assert started.args[0] == run_id
+    assert finished.args[0]["run_id"] == run_id and finished.args[0]["status"] == "completed"
+    assert runs.status_of(run_id) == "completed"
