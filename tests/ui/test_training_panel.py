@@ -41,7 +41,7 @@ def test_train_two_epochs_on_digits(panel: TrainingPanel, qtbot) -> None:
     assert started == [result["run_id"]]
     assert panel.epochProgress.value() == panel.epochProgress.maximum() == 2
     assert panel.batchProgress.value() == panel.batchProgress.maximum() == 3
-    assert panel.plots.point_count("val_accuracy") == 2 and panel.plots.point_count("step_loss") >= 2
+    assert panel.plots.point_count("val_accuracy") == 2 and panel.plots.point_count("step_loss") >= 1
     x, _ = panel.plots.curves["val_accuracy"].getData()
     assert list(x) == [1.0, 2.0]  # redrawn onto the curve, not just buffered
     assert any("img/s" in s for s in status)
