@@ -24,7 +24,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--interval-ms", type=int, default=10)
+    parser.add_argument("--torch-threads", type=int, default=0, help="0: leave torch's default")
+    parser.add_argument("--hide-plots", action="store_true", help="measure without the plot redraws")
     args = parser.parse_args()
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
 
     import numpy as np
     from PySide6.QtCore import QElapsedTimer, QTimer
@@ -40,8 +46,9 @@ def main() -> int:
     panel.set_architecture(args.arch, {}, None, None, True, "")
     panel.settings.set_values({"epochs": 1000, "batch_size": args.batch_size, "device": "cpu"})
     panel.show()
-    panel.plots.resize(1000, 700)
-    panel.plots.show()
+    if not args.hide_plots:
+        panel.plots.resize(1000, 700)
+        panel.plots.show()
 
     intervals: list[float] = []
     ips: list[float] = []

@@ -28,6 +28,8 @@ def panel(qtbot, workspace: Path) -> TrainingPanel:
 
 
 def test_train_two_epochs_on_digits(panel: TrainingPanel, qtbot) -> None:
+    # Long enough (20 batches of 64) for the engine's ~10 Hz step events to reach the curves.
+    panel.settings.set_values({"batch_size": 64, "max_batches": 20})
     assert panel.trainButton.isEnabled(), panel.trainButton.toolTip()
     started: list[str] = []
     status: list[str] = []
@@ -40,7 +42,7 @@ def test_train_two_epochs_on_digits(panel: TrainingPanel, qtbot) -> None:
     assert result["status"] == "completed", result
     assert started == [result["run_id"]]
     assert panel.epochProgress.value() == panel.epochProgress.maximum() == 2
-    assert panel.batchProgress.value() == panel.batchProgress.maximum() == 3
+    assert panel.batchProgress.value() == panel.batchProgress.maximum() == 20
     assert panel.plots.point_count("val_accuracy") == 2 and panel.plots.point_count("step_loss") >= 1
     x, _ = panel.plots.curves["val_accuracy"].getData()
     assert list(x) == [1.0, 2.0]  # redrawn onto the curve, not just buffered

@@ -118,6 +118,8 @@ class LivePlots(QWidget):
         self._overlays: list[tuple[str, pg.PlotDataItem]] = []
         self._ema: float | None = None
         self._steps = 0
+        self._live = False
+        self._yranges: dict[str, tuple[float, float]] = {}
         self.dirty = False
         self.redraw_count = 0
         self.timer = QTimer(self)
@@ -138,6 +140,43 @@ class LivePlots(QWidget):
         self._ema = None
         self._steps = 0
         self.dirty = True
+
+    def start_run(self, epochs: int) -> None:
+        """Fix the x range to the planned epochs while a run is live.
+
+        Redrawing an axis (its tick text) is the costly part of a frame, so while training the view ranges
+        only change when the data leaves them (y grows with headroom); `end_run` restores auto-range.
+        """
+        self._live = True
+        self._yranges = {}
+        for widget in self.plots.values():
+            widget.getPlotItem().disableAutoRange()
+            widget.setXRange(0.0, max(1, int(epochs)), padding=0.02)
+
+    def end_run(self) -> None:
+        """Back to pyqtgraph's auto-range (one final re-layout of the axes)."""
+        self._live = False
+        self.redraw()
+        for widget in self.plots.values():
+            widget.getPlotItem().enableAutoRange()
+
+    def _ratchet_ranges(self) -> None:
+        bounds: dict[str, list[float]] = {}
+        for attr, name, *_ in _SERIES:
+            y = self.series[name].y
+            if y.size:
+                lo, hi = float(y.min()), float(y.max())
+                b = bounds.setdefault(attr, [lo, hi])
+                b[0], b[1] = min(b[0], lo), max(b[1], hi)
+        for attr, (lo, hi) in bounds.items():
+            current = self._yranges.get(attr)
+            if current is not None and current[0] <= lo and hi <= current[1]:
+                continue
+            span = max(hi - lo, abs(hi) * 0.1, 1e-6)
+            new = (lo - 0.25 * span if lo < 0 or attr == "lossPlot" else 0.0, hi + 0.25 * span)
+            new = (max(new[0], 0.0) if lo >= 0 else new[0], new[1])
+            self._yranges[attr] = new
+            self.plots[attr].setYRange(*new, padding=0)
 
     def add_step(self, m: dict) -> None:
         """Buffer one StepMetrics dict; x is the fractional epoch."""
@@ -176,6 +215,8 @@ class LivePlots(QWidget):
         for name, curve in self.curves.items():
             series = self.series[name]
             curve.setData(series.x, series.y)
+        if self._live:
+            self._ratchet_ranges()
         self.dirty = False
         self.redraw_count += 1
         return True

@@ -282,6 +282,7 @@ class TrainingPanel(QWidget):
         self.epochProgress.setRange(0, max(1, int(info.get("epochs", 1))))
         self.epochProgress.setValue(int(info.get("start_epoch", 0)))
         self.batchProgress.setRange(0, max(1, int(info.get("batches_per_epoch", 1))))
+        self.plots.start_run(int(info.get("epochs", 1)))
         self.runs_panel.active_run_id = self._run_id
         self.runs_panel.refresh()
         self._set_status(f"Training {info.get('arch')} on {info.get('dataset')} ({self._device}, "
@@ -301,6 +302,7 @@ class TrainingPanel(QWidget):
     @Slot(dict)
     def _on_epoch(self, m: dict) -> None:
         self.plots.add_epoch(m)
+        self.batchProgress.setValue(self.batchProgress.maximum())  # the engine may skip the last step event
         self.epochProgress.setValue(min(self.epochProgress.maximum(), int(m.get("epoch", 0))))
         self._set_status(f"Epoch {m.get('epoch')}/{m.get('epochs')}: val accuracy "
                          f"{100 * float(m.get('val_accuracy') or 0):.2f} %, "
@@ -330,7 +332,7 @@ class TrainingPanel(QWidget):
         self.runs_panel.active_run_id = None
         self.pauseButton.setChecked(False)
         self.pauseButton.setText("Pause")
-        self.plots.redraw()
+        self.plots.end_run()
         self.runs_panel.refresh()
         self.picker.refresh()
         self._update_buttons()
