@@ -98,7 +98,7 @@ def decode(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray | None:
             im = im.convert(mode)
             if (im.size[1], im.size[0]) != size:
                 im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
+            arr = np.array(im, dtype=np.uint8)   # a writable copy
     except Exception:  # noqa: BLE001
         return None
     return arr[None] if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(2, 0, 1))

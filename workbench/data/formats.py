@@ -32,6 +32,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
         ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("_codecs", "encode"),   # protocol-2 pickles written by Python 3 store bytes this way
     }
 
     def find_class(self, module: str, name: str):  # type: ignore[override]
@@ -113,8 +114,10 @@ def to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, to
     """numpy → (uint8 [N,C,H,W], int64 [N]) torch tensors; [N,H,W] gets a channel axis."""
     if images.ndim == 3:
         images = images[:, None]
-    return torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)), torch.from_numpy(
-        np.ascontiguousarray(labels, dtype=np.int64))
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    if not images.flags.writeable:   # np.frombuffer views are read-only; torch wants writable memory
+        images = images.copy()
+    return torch.from_numpy(images), torch.from_numpy(np.array(labels, dtype=np.int64))
 
 
 # ------------------------------------------------------------------------------------------- download

@@ -6,6 +6,7 @@ Validation uses each set's official test split.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +47,15 @@ _CIFAR100_CLASSES = tuple("""
 
 
 def _emnist_classes(split: str) -> tuple[str, ...]:
-    from torchvision.datasets import EMNIST
+    """Class names per EMNIST split, as torchvision names them ('letters' starts with 'N/A')."""
+    import string
 
-    return tuple(EMNIST.classes_split_dict[split])
+    digits, upper, lower = string.digits, string.ascii_uppercase, string.ascii_lowercase
+    merged = tuple(digits + upper) + tuple("abdefghnqrt")
+    return {
+        "byclass": tuple(digits + upper + lower), "bymerge": merged, "balanced": merged,
+        "letters": ("N/A",) + tuple(lower), "digits": tuple(digits), "mnist": tuple(digits),
+    }[split]
 
 
 def _mnist_layout(folder: str, prefix_train: str = "train", prefix_test: str = "t10k", archive: str = "") -> _Layout:
@@ -213,7 +220,7 @@ class TorchvisionBackend:
             self.download(spec, root, progress, None, split)
         try:
             train, val, classes = _read(spec, root, split)
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError) as exc:
             raise DataUnavailableError(f"{spec.title} files under {root} could not be read ({exc}); "
                                        "delete them and download again.") from exc
         info = {"split": split} if spec.name == "emnist" else {}

@@ -1,0 +1,110 @@
+"""Data path speed: workbench's in-memory device loader vs a torchvision DataLoader with per-image PIL transforms.
+
+Both feed LeNet (forward, backward, SGD step) with the same images, batch size and augmentation
+(resize 8→28, random crop with 2 px padding, horizontal flip, normalisation) on the CPU. The classic
+pipeline runs ToPILImage → Resize → RandomCrop → RandomHorizontalFlip → ToTensor → Normalize per image in a
+DataLoader with 2 workers. Prints images/second for each and the ratio (goal: ≥ 5x).
+
+    python bench/bench_data.py [--dataset digits|fake] [--epochs 3] [--batch-size 128] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from workbench.data import InMemoryImages, load_splits, make_loader
+
+
+def lenet(in_channels: int = 1, num_classes: int = 10) -> nn.Module:
+    """The lecture's LeNet (sigmoid, average pooling) for 28x28 inputs; from the model registry when present."""
+    try:
+        from workbench.models import build_model
+
+        return build_model("lenet", num_classes=num_classes, input_shape=(in_channels, 28, 28))
+    except Exception:  # noqa: BLE001 - the registry may not offer lenet yet; the local copy is equivalent
+        return nn.Sequential(
+            nn.Conv2d(in_channels, 6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2, 2),
+            nn.Conv2d(6, 16, 5), nn.Sigmoid(), nn.AvgPool2d(2, 2), nn.Flatten(),
+            nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(), nn.Linear(84, num_classes))
+
+
+class PilDataset(Dataset):
+    """The classic per-image pipeline over the same uint8 images."""
+
+    def __init__(self, src: InMemoryImages, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        from torchvision import transforms as T
+
+        self.src = src
+        self.transform = T.Compose([T.ToPILImage(), T.Resize((28, 28)), T.RandomCrop(28, padding=2),
+                                    T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(mean, std)])
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.transform(self.src.images[i]), int(self.src.labels[i])
+
+
+def run_epochs(batches, model: nn.Module, epochs: int, train: bool) -> tuple[float, int]:
+    """Seconds and images for `epochs` passes over `batches` (a re-iterable), with or without training."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    images = 0
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for x, y in batches:
+            images += x.shape[0]
+            if train:
+                opt.zero_grad(set_to_none=True)
+                loss_fn(model(x), y).backward()
+                opt.step()
+    return time.perf_counter() - start, images
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="digits", choices=("digits", "fake"))
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=2, help="alternating rounds; the best round of each counts")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads in the main process (0: default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    opts = {"image_shape": (1, 8, 8), "train_size": 2000, "val_size": 0} if args.dataset == "fake" else None
+    splits = load_splits(args.dataset, options=opts)
+    src, spec = splits.train, splits.spec
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    fast = make_loader(src, batch_size=args.batch_size, device="cpu", train=True, image_size=(28, 28), channels=1,
+                       mean=spec.mean[:1], std=spec.std[:1], crop_padding=2, hflip=True, generator=gen)
+    slow = DataLoader(PilDataset(src, spec.mean[:1], spec.std[:1]), batch_size=args.batch_size, shuffle=True,
+                      num_workers=2, persistent_workers=True, generator=torch.Generator().manual_seed(0))
+    model = lenet()
+    print(f"data: {args.dataset} train split, {len(src)} images {tuple(src.images.shape[1:])} -> 1x28x28, "
+          f"batch {args.batch_size}, {args.epochs} epochs per round, torch threads {torch.get_num_threads()}")
+    run_epochs(fast, model, 1, True)   # warm-up: prepares the device store, starts the workers
+    run_epochs(slow, model, 1, True)
+
+    best: dict[str, float] = {}
+    for _ in range(args.repeats):
+        for name, batches, train in (("workbench loader + LeNet", fast, True), ("PIL DataLoader + LeNet", slow, True),
+                                     ("workbench loader only", fast, False), ("PIL DataLoader only", slow, False)):
+            secs, n = run_epochs(batches, model, args.epochs, train)
+            best[name] = max(best.get(name, 0.0), n / secs)
+    for name, ips in best.items():
+        print(f"{name:28s} {ips:12,.0f} img/s")
+    ratio = best["workbench loader + LeNet"] / best["PIL DataLoader + LeNet"]
+    print(f"ratio (LeNet training, in-memory vs PIL DataLoader): {ratio:.1f}x  (goal >= 5x)")
+    print(f"ratio (data path only):                              "
+          f"{best['workbench loader only'] / best['PIL DataLoader only']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
