@@ -180,7 +180,8 @@ class ArchitecturePanel(QWidget):
         self.form_message = QLabel(wordWrap=True)
         self.form_message.setObjectName("optionsMessage")
 
-        self.override = QCheckBox("Override the data set's input shape and classes")
+        self.override = QCheckBox("Override input and classes")
+        self.override.setToolTip("By default the input channels and class count follow the chosen data set.")
         self.override.setObjectName("inputOverride")
         self.shape_spins = [self._spin(1, 64), self._spin(1, 4096), self._spin(1, 4096)]
         self.classes_spin = self._spin(1, 100_000)
@@ -321,7 +322,9 @@ class ArchitecturePanel(QWidget):
             self.form.removeRow(0)
         self._fields = []
         natural = "×".join(map(str, spec.natural_input))
-        self.description.setText(f"<b>{spec.name}</b> — {spec.description}<br>"
+        # Zero-width spaces after commas let long tuples in descriptions wrap.
+        text = spec.description.replace(",", ",\u200b")
+        self.description.setText(f"<b>{spec.name}</b> — {text}<br>"
                                  f"<small>Designed for {natural} inputs, {spec.default_classes} classes.</small>")
         saved = self._texts.get(spec.name, {})
         for option in spec.options:
@@ -367,8 +370,8 @@ class ArchitecturePanel(QWidget):
         channels = int(ds.get("channels") or natural[0])
         classes = int(ds.get("num_classes") or spec.default_classes)
         # Images are resized to the size the model needs, so only the channels and classes follow the data.
-        note = (f"Following data set {ds.get('name', '?')}: {channels} channel(s), {classes} classes; "
-                f"images are resized to {natural[1]}×{natural[2]}.")
+        note = (f"Follows data set {ds.get('name', '?')}: {channels} channel(s), {classes} classes; "
+                f"images resized to {natural[1]}×{natural[2]}.")
         return (channels, natural[1], natural[2]), classes, note
 
     def _changed_now(self) -> None:

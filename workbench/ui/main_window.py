@@ -76,14 +76,16 @@ class MainWindow(QMainWindow):
         left = QScrollArea()
         left.setWidgetResizable(True)
         left.setWidget(self.arch_panel)
-        left.setMinimumWidth(220)
+        left.setMinimumWidth(240)
+        left.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left.setFrameShape(QScrollArea.Shape.NoFrame)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("mainSplitter")
         for w in (left, self.tabs, self.right):
             self.splitter.addWidget(w)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([290, 790, 360])
+        self.splitter.setSizes([300, 780, 360])
         self.splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.splitter)
 

@@ -322,9 +322,13 @@ class SummaryView(QWidget):
         sizes = self.splitter.sizes()
         self.chart = LayerChart()
         self.chart.barClicked.connect(self.select_layer)
+        self.chart.setMinimumHeight(160)
         old = self.splitter.replaceWidget(1, self.chart)
         if old is not None:
             old.deleteLater()
+        total = sum(sizes) or 700
+        if sizes[1] < 250:  # the placeholder's size: give the charts a usable share
+            sizes = [int(total * 0.55), total - int(total * 0.55)]
         self.splitter.setSizes(sizes)
         if self.summary is not None:
             self.chart.set_layers(self.summary.layers)
@@ -349,7 +353,7 @@ class SummaryView(QWidget):
             f"activations {t.forward_backward_mb:,.1f} MB)"
         )
         self.model.set_layers(summary.layers)
-        self.tree.expandToDepth(1)
+        self.tree.expandToDepth(2)
         if self.chart is not None:
             self.chart.set_layers(summary.layers)
 
