@@ -79,7 +79,7 @@ def get_dataset(name: str) -> DatasetSpec:
     key = name.strip().lower().replace("-", "_")
     if key not in _SPECS:
         raise UnknownNameError(
-            f"Unknown data set '{name}'.{suggest(name, list(_SPECS))} Run 'workbench datasets' to list them."
+            f"Unknown data set '{name}'.{suggest(name, list(_SPECS))} Run 'workbench list' to see them."
         )
     return _SPECS[key]
 

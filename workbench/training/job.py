@@ -137,9 +137,9 @@ def _seed_everything(seed: int) -> None:
 
 
 def _make_loaders(plan: _Plan, splits: Any, generator: torch.Generator) -> tuple[Any, Any]:
-    from workbench.data import get_dataset, make_loader
+    from workbench.data import make_loader
 
-    cfg, dspec = plan.config, get_dataset(plan.dataset)
+    cfg, dspec = plan.config, splits.spec  # imagefolder: the folder's own classes/size/mean/std
     crop = (cfg.crop_padding if cfg.crop_padding is not None else dspec.crop_padding) if cfg.augment else 0
     hflip = (cfg.hflip if cfg.hflip is not None else dspec.hflip) if cfg.augment else False
     c, h, w = plan.input_shape
