@@ -173,3 +173,15 @@ def test_layer_tree_is_a_tree_view(qtbot: Any, workspace: Path, settings: QSetti
         "Name", "Type", "Kernel", "Output shape", "Params", "Mult-Adds", "% of params"]
     assert isinstance(QMessageBox, type)
     w.close()
+
+
+def test_known_crashing_pyside_release_is_refused() -> None:
+    import sys
+
+    from workbench.errors import WorkbenchError
+    from workbench.ui.app import check_qt_binding
+
+    check_qt_binding("6.11.3")
+    if sys.version_info < (3, 12):
+        with pytest.raises(WorkbenchError, match="PySide6-Essentials"):
+            check_qt_binding("6.12.0")

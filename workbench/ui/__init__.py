@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-# PySide6 6.12 on Python 3.11 leaks references to None/True; must run before any Qt call (see module).
-from workbench.ui import qt_compat as _qt_compat  # noqa: F401
-
 if TYPE_CHECKING:
     from workbench.ui.app import run_app
     from workbench.ui.main_window import MainWindow

@@ -17,6 +17,7 @@ from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
+from workbench.errors import WorkbenchError
 from workbench.paths import resource
 from workbench.ui.dialogs import error_text, show_error
 from workbench.ui.main_window import FirstPaintWatcher, MainWindow
@@ -66,8 +67,21 @@ def _install_excepthook(window: MainWindow) -> None:
     sys.excepthook = hook
 
 
+def check_qt_binding(version: str | None = None) -> None:
+    """Refuse the one PySide6 release known to crash this Python (WorkbenchError with the fix)."""
+    import PySide6
+
+    version = version or PySide6.__version__
+    if sys.version_info < (3, 12) and version.startswith("6.12."):
+        raise WorkbenchError(
+            f"PySide6 {version} crashes on Python {sys.version_info.major}.{sys.version_info.minor} "
+            "(it drops references to None); run: pip install 'PySide6-Essentials!=6.12.*'."
+        )
+
+
 def run_app(workspace: Path | str | None = None, argv: list[str] | None = None) -> int:
     """Open the desktop app; returns the exit code."""
+    check_qt_binding()
     probe = bool(os.environ.get(PROBE_ENV))
     app = make_application(argv)
     window = MainWindow(Path(workspace) if workspace else None, lazy=True)
