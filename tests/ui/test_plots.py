@@ -105,3 +105,12 @@ def test_export_png_and_csv(plots: LivePlots, tmp_path: Path) -> None:
     val = [r for r in rows[1:] if r[0] == "val_accuracy"]
     assert [(float(r[1]), float(r[2])) for r in val] == [(1.0, pytest.approx(0.4)), (2.0, pytest.approx(0.8))]
     assert sum(1 for r in rows[1:] if r[0] == "step_loss") == 8
+
+
+def test_fraction_axes_show_plain_values(plots: LivePlots) -> None:
+    # Accuracy (0..1) and learning rate must not be rescaled to "(x0.001)" units.
+    for name in ("accuracyPlot", "lrPlot"):
+        axis = plots.plots[name].getPlotItem().getAxis("left")
+        axis.setRange(0.1, 0.9)
+        assert axis.autoSIPrefixScale == 1.0
+        assert "x0.001" not in axis.labelString()

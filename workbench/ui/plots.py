@@ -96,6 +96,9 @@ class LivePlots(QWidget):
             for axis in ("left", "bottom"):
                 item.getAxis(axis).setPen(fg)
                 item.getAxis(axis).setTextPen(fg)
+            if attr in ("accuracyPlot", "lrPlot"):
+                # Values below 1 would otherwise be relabelled "(x0.001)", reading as 100-900 accuracy.
+                item.getAxis("left").enableAutoSIPrefix(False)
             item.showGrid(x=True, y=True, alpha=0.2)
             item.addLegend(offset=(-10, 10), labelTextColor=fg)
             setattr(self, attr, widget)
