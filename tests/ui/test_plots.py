@@ -62,7 +62,7 @@ def test_redraws_only_when_dirty(plots: LivePlots, qtbot) -> None:
     qtbot.waitUntil(lambda: len(ticks) >= 3, timeout=2000)
     assert plots.redraw_count == count + 1
     x, y = plots.curves["val_accuracy"].getData()
-    assert list(x) == [1.0] and list(y) == [pytest.approx(0.4)]
+    assert list(x) == [1.0] and list(y) == [pytest.approx(40.0)]  # accuracy is plotted in percent
 
 
 def test_step_x_is_fractional_epoch_and_loss_is_smoothed(plots: LivePlots) -> None:
@@ -71,8 +71,60 @@ def test_step_x_is_fractional_epoch_and_loss_is_smoothed(plots: LivePlots) -> No
     x, raw = plots.curves["step_loss"].getData()
     _, ema = plots.curves["step_loss_ema"].getData()
     assert x[0] == pytest.approx(0.25) and x[-1] == pytest.approx(2.0)
-    assert ema[0] == raw[0] and ema[-1] > raw[-1]  # smoothing lags behind the falling raw loss
+    assert ema[0] == raw[0] and plots.point_count("step_loss") == 8
     assert plots.point_count("train_loss") == 2 and plots.point_count("lr") == 8
+
+
+def _running_means(losses: list[float], every: int) -> list[tuple[int, float]]:
+    """What the engine sends: (batches so far, mean of the epoch so far) every `every` batches."""
+    return [(b, sum(losses[:b]) / b) for b in range(every, len(losses) + 1, every)]
+
+
+def test_step_loss_is_rebuilt_from_running_means_without_epoch_sawtooth(plots: LivePlots) -> None:
+    # Per-batch losses fall steadily across two epochs; the engine reports epoch running means, which
+    # jump back up at the start of epoch 2. The plotted interval means must keep falling.
+    per_batch = [3.0 - 0.1 * i for i in range(24)]
+    batches = 12
+    expected = []
+    for epoch in (1, 2):
+        losses = per_batch[(epoch - 1) * batches: epoch * batches]
+        for b, mean in _running_means(losses, every=3):
+            plots.add_step({"epoch": epoch, "batch": b, "batches": batches, "loss": mean, "accuracy": 0.5,
+                            "lr": 0.1, "images_per_second": 1.0})
+            expected.append(sum(losses[b - 3: b]) / 3)
+    plots.redraw()
+    _, raw = plots.curves["step_loss"].getData()
+    _, ema = plots.curves["step_loss_ema"].getData()
+    assert list(raw) == pytest.approx(expected)
+    assert all(b < a for a, b in zip(raw, raw[1:]))            # no jump back up at the epoch start
+    assert all(b <= a + 1e-12 for a, b in zip(ema, ema[1:]))   # the smoothed curve falls too
+    assert "running mean" in plots.curves["step_accuracy"].name()
+    assert "raw" not in plots.curves["step_loss"].name()
+
+
+def test_accuracy_is_plotted_in_percent(plots: LivePlots) -> None:
+    _feed(plots, epochs=1)
+    plots.set_overlays({"r": {"label": "old", "metrics": {"val_accuracy": [(1, 10, 0.25)]}}})
+    plots.redraw()
+    assert plots.series["step_accuracy"].y[-1] == pytest.approx(100.0)
+    assert plots.accuracyPlot.getPlotItem().getAxis("left").labelText == "accuracy (%)"
+    overlay = [c for c in plots.accuracyPlot.getPlotItem().listDataItems() if c.name() == "old val accuracy"]
+    assert list(overlay[0].getData()[1]) == [pytest.approx(25.0)]
+
+
+def test_palette_change_recolours_plots_and_legends(plots: LivePlots, qtbot) -> None:
+    from PySide6.QtGui import QColor, QPalette
+
+    legend = plots.lossPlot.getPlotItem().legend
+    assert legend.opts["brush"].color().alpha() < 255  # semi-transparent legend background
+    palette = QPalette(plots.palette())
+    palette.setColor(QPalette.ColorRole.Base, QColor("#123456"))
+    palette.setColor(QPalette.ColorRole.WindowText, QColor("#fedcba"))
+    plots.setPalette(palette)  # sends PaletteChange
+    assert plots.lossPlot.backgroundBrush().color().name() == "#123456"
+    assert plots.lossPlot.getPlotItem().getAxis("left").textPen().color().name() == "#fedcba"
+    assert legend.opts["brush"].color().name() == "#123456" and legend.opts["brush"].color().alpha() < 255
+    assert legend.items[0][1].opts["color"] == "#fedcba"
 
 
 def test_non_finite_values_are_skipped(plots: LivePlots) -> None:
@@ -103,6 +155,7 @@ def test_export_png_and_csv(plots: LivePlots, tmp_path: Path) -> None:
     rows = list(csv.reader((tmp_path / "m.csv").open() if plots.export_csv(tmp_path / "m.csv") else []))
     assert rows[0] == ["series", "epoch", "value"]
     val = [r for r in rows[1:] if r[0] == "val_accuracy"]
+    # The CSV keeps the engine's units (accuracy 0..1) although the plot shows percent.
     assert [(float(r[1]), float(r[2])) for r in val] == [(1.0, pytest.approx(0.4)), (2.0, pytest.approx(0.8))]
     assert sum(1 for r in rows[1:] if r[0] == "step_loss") == 8
 

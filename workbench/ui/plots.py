@@ -3,6 +3,12 @@
 Curves are created once. Metric dicts from the worker are appended to growable numpy buffers in the
 slot; a QTimer (~20 Hz) pushes them to the curves with `setData` only when something changed.
 Long runs are drawn with pyqtgraph's peak downsampling and clip-to-view.
+
+The engine's StepMetrics carry the *running mean of the epoch so far* (loss and accuracy). Smoothing
+those again would lag twice and restart with a sawtooth at every epoch, so the loss curve is rebuilt
+from consecutive running means: the mean loss of the batches between two events is
+(L2 * b2 - L1 * b1) / (b2 - b1), b being the batch count of the epoch; that per-interval loss is drawn
+faintly and EMA-smoothed. Accuracy is drawn as what it is, the epoch's running mean, in percent.
 """
 
 from __future__ import annotations
@@ -13,21 +19,22 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
-from PySide6.QtGui import QPalette
+from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 REDRAW_MS = 50          # about 20 Hz
-EMA_ALPHA = 0.1         # smoothing of the per-step loss
+EMA_ALPHA = 0.1         # smoothing of the per-interval training loss
+LEGEND_ALPHA = 170      # legend background: the plot's background colour, semi-transparent
 
 # (plot attribute, series name, legend label, colour, pen style: per-step curves are thin lines,
 # per-epoch curves get symbols)
 _SERIES = (
-    ("lossPlot", "step_loss", "train loss (per step, raw)", (150, 150, 150), "raw"),
-    ("lossPlot", "step_loss_ema", "train loss (smoothed)", (31, 119, 180), "line"),
+    ("lossPlot", "step_loss", "train loss (per interval)", (150, 150, 150), "raw"),
+    ("lossPlot", "step_loss_ema", "train loss (per interval, smoothed)", (31, 119, 180), "line"),
     ("lossPlot", "train_loss", "train loss (epoch)", (255, 127, 14), "epoch"),
     ("lossPlot", "val_loss", "val loss (epoch)", (214, 39, 40), "epoch"),
-    ("accuracyPlot", "step_accuracy", "train accuracy (per step)", (150, 150, 150), "raw"),
+    ("accuracyPlot", "step_accuracy", "train accuracy (epoch running mean)", (150, 150, 150), "raw"),
     ("accuracyPlot", "train_accuracy", "train accuracy (epoch)", (255, 127, 14), "epoch"),
     ("accuracyPlot", "val_accuracy", "val accuracy (epoch)", (44, 160, 44), "epoch"),
     ("lrPlot", "lr", "learning rate", (148, 103, 189), "line"),
@@ -36,6 +43,17 @@ _SERIES = (
 # Metric names (as the run store logs them) drawn for overlaid runs, and the plot they go to.
 OVERLAY_METRICS = {"train_loss": "lossPlot", "val_loss": "lossPlot",
                    "train_accuracy": "accuracyPlot", "val_accuracy": "accuracyPlot"}
+# Series whose engine values are fractions (0..1) but are plotted in percent.
+PERCENT_SERIES = frozenset({"step_accuracy", "train_accuracy", "val_accuracy"})
+TITLES = {"lossPlot": ("Loss", "loss"), "accuracyPlot": ("Accuracy", "accuracy (%)"),
+          "lrPlot": ("Learning rate", "lr"), "throughputPlot": ("Throughput", "images/s")}
+
+
+def interval_mean(prev_mean: float, prev_batches: int, mean: float, batches: int) -> float | None:
+    """Mean over the batches between two running means of the same epoch (None when none were added)."""
+    if batches <= prev_batches:
+        return None
+    return (mean * batches - prev_mean * prev_batches) / (batches - prev_batches)
 
 
 class Series:
@@ -80,27 +98,18 @@ class LivePlots(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("livePlots")
-        fg, bg = self._palette_colours()
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        titles = {"lossPlot": ("Loss", "loss"), "accuracyPlot": ("Accuracy", "accuracy"),
-                  "lrPlot": ("Learning rate", "lr"), "throughputPlot": ("Throughput", "images/s")}
         self.plots: dict[str, pg.PlotWidget] = {}
-        for index, (attr, (title, ylabel)) in enumerate(titles.items()):
-            widget = pg.PlotWidget(background=bg)
+        for index, attr in enumerate(TITLES):
+            widget = pg.PlotWidget()
             widget.setObjectName(attr)
             item = widget.getPlotItem()
-            item.setTitle(title, color=fg)
-            item.setLabel("bottom", "epoch", color=fg)
-            item.setLabel("left", ylabel, color=fg)
-            for axis in ("left", "bottom"):
-                item.getAxis(axis).setPen(fg)
-                item.getAxis(axis).setTextPen(fg)
             if attr in ("accuracyPlot", "lrPlot"):
-                # Values below 1 would otherwise be relabelled "(x0.001)", reading as 100-900 accuracy.
+                # Small values would otherwise be relabelled "(x0.001)", reading as a different unit.
                 item.getAxis("left").enableAutoSIPrefix(False)
             item.showGrid(x=True, y=True, alpha=0.2)
-            item.addLegend(offset=(-10, 10), labelTextColor=fg)
+            item.addLegend(offset=(-10, 10))
             setattr(self, attr, widget)
             self.plots[attr] = widget
             layout.addWidget(widget, index // 2, index % 2)
@@ -121,6 +130,8 @@ class LivePlots(QWidget):
         self._overlays: list[tuple[str, pg.PlotDataItem]] = []
         self._ema: float | None = None
         self._steps = 0
+        self._last: tuple[int, int, float] | None = None   # (epoch, batches, running mean loss)
+        self.apply_palette()
         self._live = False
         self._yranges: dict[str, tuple[float, float]] = {}
         self.dirty = False
@@ -135,6 +146,32 @@ class LivePlots(QWidget):
         return (palette.color(QPalette.ColorRole.WindowText).name(),
                 palette.color(QPalette.ColorRole.Base).name())
 
+    def apply_palette(self) -> None:
+        """(Re-)colour backgrounds, titles, axes and legends from the widget's current palette."""
+        fg, bg = self._palette_colours()
+        legend_bg = QColor(bg)
+        legend_bg.setAlpha(LEGEND_ALPHA)
+        for attr, (title, ylabel) in TITLES.items():
+            widget = self.plots[attr]
+            widget.setBackground(bg)
+            item = widget.getPlotItem()
+            item.setTitle(title, color=fg)
+            item.setLabel("bottom", "epoch", color=fg)
+            item.setLabel("left", ylabel, color=fg)
+            for axis in ("left", "bottom"):
+                item.getAxis(axis).setPen(fg)
+                item.getAxis(axis).setTextPen(fg)
+            legend = item.legend
+            if legend is not None:
+                legend.setBrush(pg.mkBrush(legend_bg))
+                legend.setPen(pg.mkPen(fg, width=0.5))
+                legend.setLabelTextColor(fg)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self.apply_palette()
+        super().changeEvent(event)
+
     # ----- feeding -------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget the live run's points (overlays stay)."""
@@ -142,6 +179,7 @@ class LivePlots(QWidget):
             series.clear()
         self._ema = None
         self._steps = 0
+        self._last = None
         self.dirty = True
 
     def start_run(self, epochs: int) -> None:
@@ -178,24 +216,33 @@ class LivePlots(QWidget):
             span = max(hi - lo, abs(hi) * 0.1, 1e-6)
             new = (lo - 0.25 * span if lo < 0 or attr == "lossPlot" else 0.0, hi + 0.25 * span)
             new = (max(new[0], 0.0) if lo >= 0 else new[0], new[1])
+            if attr == "accuracyPlot":
+                new = (new[0], min(new[1], 102.0))
             self._yranges[attr] = new
             self.plots[attr].setYRange(*new, padding=0)
 
     def add_step(self, m: dict) -> None:
-        """Buffer one StepMetrics dict; x is the fractional epoch."""
+        """Buffer one StepMetrics dict (running means of the epoch so far); x is the fractional epoch."""
         batches = max(1, int(m.get("batches") or 1))
-        x = (int(m.get("epoch", 1)) - 1) + int(m.get("batch", 0)) / batches
+        epoch, batch = int(m.get("epoch", 1)), int(m.get("batch", 0))
+        x = (epoch - 1) + batch / batches
         loss = _finite(m.get("loss"))
         if loss is not None:
-            self._steps += 1
-            self._ema = loss if self._ema is None else EMA_ALPHA * loss + (1 - EMA_ALPHA) * self._ema
-            self.series["step_loss"].append(x, loss)
-            self.series["step_loss_ema"].append(x, self._ema)
+            prev_batches, prev_mean = 0, 0.0
+            if self._last is not None and self._last[0] == epoch and self._last[1] <= batch:
+                prev_batches, prev_mean = self._last[1], self._last[2]
+            interval = interval_mean(prev_mean, prev_batches, loss, batch)
+            self._last = (epoch, batch, loss)
+            if interval is not None and math.isfinite(interval):
+                self._steps += 1
+                self._ema = interval if self._ema is None else EMA_ALPHA * interval + (1 - EMA_ALPHA) * self._ema
+                self.series["step_loss"].append(x, interval)
+                self.series["step_loss_ema"].append(x, self._ema)
         for key, name in (("accuracy", "step_accuracy"), ("lr", "lr"),
                           ("images_per_second", "images_per_second")):
             value = _finite(m.get(key))
             if value is not None:
-                self.series[name].append(x, value)
+                self.series[name].append(x, 100.0 * value if name in PERCENT_SERIES else value)
         self.dirty = True
 
     def add_epoch(self, m: dict) -> None:
@@ -204,7 +251,7 @@ class LivePlots(QWidget):
         for name in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
             value = _finite(m.get(name))
             if value is not None:
-                self.series[name].append(x, value)
+                self.series[name].append(x, 100.0 * value if name in PERCENT_SERIES else value)
         self.dirty = True
 
     def point_count(self, name: str) -> int:
@@ -239,8 +286,9 @@ class LivePlots(QWidget):
                 if not rows:
                     continue
                 style = pg.QtCore.Qt.PenStyle.DashLine if name.startswith("val") else pg.QtCore.Qt.PenStyle.DotLine
+                scale = 100.0 if name in PERCENT_SERIES else 1.0
                 curve = self.plots[attr].plot(
-                    [float(r[0]) for r in rows], [float(r[2]) for r in rows],
+                    [float(r[0]) for r in rows], [scale * float(r[2]) for r in rows],
                     pen=pg.mkPen(colour, width=2, style=style),
                     name=f"{run.get('label', run_id)} {name.replace('_', ' ')}")
                 self._overlays.append((attr, curve))
@@ -261,12 +309,13 @@ class LivePlots(QWidget):
         return path
 
     def export_csv(self, path: Path | str) -> Path:
-        """Write every buffered point as rows of series, x (epoch), value."""
+        """Write every buffered point as rows of series, x (epoch), value (accuracies as 0..1 fractions)."""
         path = Path(path)
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["series", "epoch", "value"])
             for name, series in self.series.items():
+                scale = 0.01 if name in PERCENT_SERIES else 1.0
                 for x, y in zip(series.x.tolist(), series.y.tolist()):
-                    writer.writerow([name, f"{x:.6g}", repr(y)])
+                    writer.writerow([name, f"{x:.6g}", repr(scale * y)])
         return path
