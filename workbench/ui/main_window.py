@@ -14,7 +14,8 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QStyle, QTabWidget, QWidget,
+    QApplication, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QStyle, QTabWidget, QVBoxLayout,
+    QWidget,
 )
 
 from workbench.ui.architecture_panel import ArchitecturePanel, ArchSelection
@@ -69,10 +70,13 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(_placeholder("Live curves appear here once the engine has loaded."), TABS[2])
         self.tabs.addTab(_placeholder("Loading runs…"), TABS[3])
 
-        self.right = QScrollArea()
-        self.right.setObjectName("trainingScroll")
-        self.right.setWidgetResizable(True)
-        self.right.setWidget(_placeholder("Loading the training engine…"))
+        # The training panel scrolls its settings itself, keeping Train/Stop and the progress in view.
+        self.right = QWidget()
+        self.right.setObjectName("trainingContainer")
+        right_layout = QVBoxLayout(self.right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        self._right_placeholder = _placeholder("Loading the training engine…")
+        right_layout.addWidget(self._right_placeholder)
         left = QScrollArea()
         left.setWidgetResizable(True)
         left.setWidget(self.arch_panel)
@@ -84,8 +88,9 @@ class MainWindow(QMainWindow):
         self.splitter.setObjectName("mainSplitter")
         for w in (left, self.tabs, self.right):
             self.splitter.addWidget(w)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([300, 780, 360])
+        for index, stretch in enumerate((0, 1, 0)):
+            self.splitter.setStretchFactor(index, stretch)
+        self.splitter.setSizes([280, 760, 380])
         self.splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.splitter)
 
@@ -93,8 +98,13 @@ class MainWindow(QMainWindow):
         self.summary_state.setObjectName("summaryState")
         self.training_state = QLabel("")
         self.training_state.setObjectName("trainingState")
+        self.device_label = QLabel("Device: –")
+        self.device_label.setObjectName("deviceLabel")
+        self.throughput_label = QLabel("– img/s")
+        self.throughput_label.setObjectName("throughputLabel")
         self.statusBar().addWidget(self.summary_state, 1)
-        self.statusBar().addPermanentWidget(self.training_state)
+        for label in (self.training_state, self.device_label, self.throughput_label):
+            self.statusBar().addPermanentWidget(label)
         self._build_menus()
 
         self.arch_panel.selectionChanged.connect(self._on_selection)
@@ -125,6 +135,10 @@ class MainWindow(QMainWindow):
         self.open_workspace_action = self._action(file_menu, "Open &Workspace Folder", self.open_workspace,
                                                   None, sp.SP_DirOpenIcon)
         file_menu.addSeparator()
+        self.export_png_action = self._action(file_menu, "Export plot as &PNG…", lambda: self.export_plot_png())
+        self.export_csv_action = self._action(file_menu, "Export metrics as &CSV…",
+                                              lambda: self.export_metrics_csv())
+        file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit, sp.SP_DialogCloseButton)
         view = bar.addMenu("&View")
         self.find_action = self._action(view, "&Find Architecture", self.arch_panel.focus_search,
@@ -145,6 +159,51 @@ class MainWindow(QMainWindow):
         """Show the workspace folder in the file manager."""
         self.workspace.mkdir(parents=True, exist_ok=True)
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.workspace)))
+
+    def export_plot_png(self, path: Path | str | None = None, plot: str | None | bool = False) -> Path | None:
+        """File → Export plot as PNG: `plot` is a LivePlots name or None for the grid as shown (False: ask);
+        `path` None asks with a save dialog. Returns the file written, None when cancelled."""
+        from workbench.ui import export
+
+        if self.training_panel is None:
+            return None
+        if plot is False:
+            plot = export.ask_plot(self)
+            if plot is False:
+                return None
+        if path is None:
+            path = export.ask_save_path(self, "Export plot as PNG", self.workspace / f"{plot or 'plots'}.png",
+                                        "PNG images (*.png)")
+            if path is None:
+                return None
+        try:
+            return export.export_plot_png(self.training_panel.plots, Path(path), plot)  # type: ignore[arg-type]
+        except OSError as exc:
+            show_error(self, f"Could not write the PNG file: {exc}", "")
+            return None
+
+    def export_metrics_csv(self, path: Path | str | None = None) -> Path | None:
+        """File → Export metrics as CSV: the selected run (or the last one) from the run store, else the live
+        curves' buffers. `path` None asks with a save dialog."""
+        from workbench.ui import export
+
+        panel = self.training_panel
+        if panel is None:
+            return None
+        selected = panel.runs_panel.selected_run_ids()
+        run_id = selected[0] if selected else panel.last_run_id()
+        if path is None:
+            path = export.ask_save_path(self, "Export metrics as CSV",
+                                        self.workspace / f"{run_id or 'metrics'}.csv", "CSV files (*.csv)")
+            if path is None:
+                return None
+        try:
+            if run_id and panel.runs_panel.status_of(run_id) is not None:
+                return export.write_metrics_csv(panel.runs_panel.store, run_id, Path(path))
+            return panel.plots.export_csv(Path(path))
+        except OSError as exc:
+            show_error(self, f"Could not write the CSV file: {exc}", "")
+            return None
 
     def start_training(self) -> None:
         """Ctrl+Return: start a run when the training panel allows it (else its status says why)."""
@@ -187,12 +246,16 @@ class MainWindow(QMainWindow):
         self.summary_view.attach_chart()
         panel = TrainingPanel(self.workspace)
         self.training_panel = panel
-        self.right.setWidget(panel)
+        self.right.layout().removeWidget(self._right_placeholder)
+        self._right_placeholder.deleteLater()
+        self.right.layout().addWidget(panel)
         for i, widget in ((2, panel.plots), (3, panel.runs_panel)):
             self.tabs.removeTab(i)
             self.tabs.insertTab(i, widget, TABS[i])
         panel.datasetChanged.connect(self._on_dataset)
         panel.statusText.connect(self.training_state.setText)
+        panel.deviceChanged.connect(lambda d: self.device_label.setText(f"Device: {d}"))
+        panel.throughputChanged.connect(lambda ips: self.throughput_label.setText(f"{ips:,.0f} img/s"))
         panel.runStarted.connect(lambda _rid: self.tabs.setCurrentIndex(2))
         self._restoring = True
         try:

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer, Signal, Slot
-from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QFrame, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QScrollArea, QVBoxLayout, QWidget)
 
 from workbench.ui.dataset_picker import DatasetPicker
 from workbench.ui.plots import LivePlots
@@ -16,6 +16,8 @@ from workbench.ui.training_settings import SettingsForm
 from workbench.ui.training_worker import TrainingRunner
 
 FAILED = ("failed", "diverged", "error")
+NO_ETA = "ETA –"
+READY = "Ready."
 
 
 def _eta(seconds: Any) -> str:
@@ -24,6 +26,13 @@ def _eta(seconds: Any) -> str:
     except (TypeError, ValueError):
         return ""
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def available_devices() -> list[str]:
@@ -44,6 +53,8 @@ class TrainingPanel(QWidget):
     runStarted = Signal(str)
     runFinished = Signal(dict)
     statusText = Signal(str)
+    deviceChanged = Signal(str)        # the device the run trains on (fit start)
+    throughputChanged = Signal(float)  # images/s of the run in flight
 
     def __init__(self, workspace: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -56,6 +67,7 @@ class TrainingPanel(QWidget):
         self._device = ""
         self._result: dict | None = None
         self._failure_shown = False
+        self._showing_block_reason = False
         self.plots = LivePlots()
         self.runs_panel = RunsPanel(self.workspace)
         self.picker = DatasetPicker()
@@ -72,21 +84,28 @@ class TrainingPanel(QWidget):
         self.epochProgress = QProgressBar()
         self.epochProgress.setObjectName("epochProgress")
         self.epochProgress.setFormat("epoch %v / %m")
-        self.epochProgress.setRange(0, 1)
-        self.epochProgress.setValue(0)
         self.batchProgress = QProgressBar()
         self.batchProgress.setObjectName("batchProgress")
-        self.batchProgress.setFormat("batch %v / %m")
-        self.batchProgress.setRange(0, 1)
-        self.batchProgress.setValue(0)
-        self.etaLabel = QLabel()
+        self.etaLabel = QLabel(NO_ETA)
         self.etaLabel.setObjectName("etaLabel")
-        self.statusLabel = QLabel("Ready.")
+        self.statusLabel = QLabel(READY)
         self.statusLabel.setObjectName("trainingStatus")
         self.statusLabel.setWordWrap(True)
 
         data_box = QGroupBox("Data set")
         QVBoxLayout(data_box).addWidget(self.picker)
+        # Only the data set and settings scroll; the buttons, progress and status below always stay in view.
+        form = QWidget()
+        form_layout = QVBoxLayout(form)
+        form_layout.setContentsMargins(0, 0, 0, 0)
+        form_layout.addWidget(data_box)
+        form_layout.addWidget(self.settings)
+        form_layout.addStretch(1)
+        self.settingsScroll = QScrollArea()
+        self.settingsScroll.setObjectName("trainingSettingsScroll")
+        self.settingsScroll.setWidgetResizable(True)
+        self.settingsScroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.settingsScroll.setWidget(form)
         buttons = QHBoxLayout()
         for button in (self.trainButton, self.pauseButton, self.stopButton):
             buttons.addWidget(button)
@@ -94,12 +113,12 @@ class TrainingPanel(QWidget):
         progress.addWidget(self.batchProgress, 1)
         progress.addWidget(self.etaLabel)
         layout = QVBoxLayout(self)
-        layout.addWidget(data_box)
-        layout.addWidget(self.settings, 1)
+        layout.addWidget(self.settingsScroll, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.epochProgress)
         layout.addLayout(progress)
         layout.addWidget(self.statusLabel)
+        self._idle_progress()
 
         self.trainButton.clicked.connect(self.start_training)
         self.stopButton.clicked.connect(self.request_stop)
@@ -107,7 +126,7 @@ class TrainingPanel(QWidget):
         self.picker.changed.connect(self._on_dataset)
         self.picker.availabilityChanged.connect(lambda _s: self._update_buttons())
         self.picker.downloadFailed.connect(self._on_download_failed)
-        self.settings.changed.connect(self._update_buttons)
+        self.settings.changed.connect(self._on_settings_changed)
         self.runner.fitStarted.connect(self._on_fit_start)
         self.runner.stepMetrics.connect(self._on_step)
         self.runner.epochMetrics.connect(self._on_epoch)
@@ -127,12 +146,16 @@ class TrainingPanel(QWidget):
         """Import the engine, fill the dataset list and build the settings form (idempotent)."""
         if self.settings.is_built():
             return
-        self.settings.build(available_devices())
+        devices = available_devices()
+        self.settings.build(devices)
+        self.deviceChanged.emit(devices[2] if len(devices) > 2 else "cpu")  # what "auto" picks
         if self._pending_settings:
             self.settings.set_values(self._pending_settings)
             self._pending_settings = None
         self.picker.load()
         self.runs_panel.refresh()
+        self._apply_recommended()
+        self._idle_progress()
         self._update_buttons()
 
     def is_ready(self) -> bool:
@@ -145,10 +168,35 @@ class TrainingPanel(QWidget):
         self._arch = {"arch": arch, "options": dict(options or {}),
                       "input_shape": tuple(input_shape) if input_shape else None,
                       "num_classes": num_classes, "valid": bool(valid), "reason": reason}
+        self._apply_recommended()
         self._update_buttons()
+
+    def _apply_recommended(self) -> None:
+        """Give the settings the engine's starting point for this architecture + data set, except for the
+        fields the user has edited (`recommended_config`)."""
+        arch, dataset = self._arch["arch"], self.picker.current_name() if self.picker.is_loaded() else None
+        if not arch or not dataset or not self.settings.is_built() or self.is_training():
+            return
+        import dataclasses
+
+        from workbench.errors import WorkbenchError
+        from workbench.training.config import recommended_config
+
+        try:
+            cfg = recommended_config(arch, dataset)
+        except WorkbenchError:
+            return
+        self.settings.apply_defaults(dataclasses.asdict(cfg))
 
     def current_dataset(self) -> dict:
         return self.picker.current()
+
+    def last_run_id(self) -> str | None:
+        """The run trained last in this session, else the newest run in the store."""
+        if self._run_id:
+            return self._run_id
+        records = sorted(self.runs_panel.records, key=lambda r: r.created_at, reverse=True)
+        return records[0].run_id if records else None
 
     def is_training(self) -> bool:
         return self.runner.is_running()
@@ -214,7 +262,7 @@ class TrainingPanel(QWidget):
         self.epochProgress.setValue(0)
         self.batchProgress.setRange(0, 1)
         self.batchProgress.setValue(0)
-        self.etaLabel.setText("")
+        self.etaLabel.setText(NO_ETA)
         self.pauseButton.setChecked(False)
         self._set_status("Preparing data and model…")
         self.runner.start(job)
@@ -234,7 +282,12 @@ class TrainingPanel(QWidget):
         return self.picker.downloads.wait(timeout_ms) and ok
 
     def save_state(self) -> dict:
-        values = self.settings.raw_values_safe() if self.settings.is_built() else (self._pending_settings or {})
+        """The settings the user edited (others follow the recommended defaults) and the data set."""
+        if self.settings.is_built():
+            safe = self.settings.raw_values_safe()
+            values = {k: v for k, v in safe.items() if k in self.settings.edited_fields}
+        else:
+            values = self._pending_settings or {}
         return {"settings": values, **self.picker.save_state()}
 
     def restore_state(self, state: dict) -> None:
@@ -244,14 +297,40 @@ class TrainingPanel(QWidget):
         else:
             self._pending_settings = settings
         self.picker.restore_state(state)
+        self._apply_recommended()
+        self._idle_progress()
         self._update_buttons()
 
     # ----- slots ---------------------------------------------------------------------------
+    def _idle_progress(self) -> None:
+        """Between runs: the epoch bar counts to the epochs setting, the batch bar to max batches (if set)."""
+        if self.is_training():
+            return
+        values = self.settings.raw_values_safe() if self.settings.is_built() else {}
+        epochs, batches = values.get("epochs"), values.get("max_batches")
+        self.epochProgress.setRange(0, epochs if isinstance(epochs, int) and epochs > 0 else 1)
+        self.epochProgress.setValue(0)
+        known = isinstance(batches, int) and batches > 0
+        self.batchProgress.setRange(0, batches if known else 1)
+        self.batchProgress.setValue(0)
+        self.batchProgress.setFormat("batch %v / %m" if known else "batch –")
+
+    @Slot()
+    def _on_settings_changed(self) -> None:
+        self._idle_progress()
+        self._update_buttons()
+
     def _update_buttons(self) -> None:
         reason = self.train_block_reason()
         self.trainButton.setEnabled(not reason)
         self.trainButton.setToolTip(reason or "Start training (Ctrl+Return)")
         running = self.is_training()
+        if not running and reason:
+            self._showing_block_reason = True
+            self._set_status(f"Cannot train: {reason}")
+        elif not running and self._showing_block_reason:
+            self._showing_block_reason = False
+            self._set_status(READY)
         self.stopButton.setEnabled(running)
         self.pauseButton.setEnabled(running)
         self.settings.setEnabled(not running)
@@ -282,7 +361,9 @@ class TrainingPanel(QWidget):
         self.epochProgress.setRange(0, max(1, int(info.get("epochs", 1))))
         self.epochProgress.setValue(int(info.get("start_epoch", 0)))
         self.batchProgress.setRange(0, max(1, int(info.get("batches_per_epoch", 1))))
+        self.batchProgress.setFormat("batch %v / %m")
         self.plots.start_run(int(info.get("epochs", 1)))
+        self.deviceChanged.emit(self._device)
         self.runs_panel.active_run_id = self._run_id
         self.runs_panel.refresh()
         self._set_status(f"Training {info.get('arch')} on {info.get('dataset')} ({self._device}, "
@@ -297,7 +378,9 @@ class TrainingPanel(QWidget):
             self.batchProgress.setRange(0, batches)
         self.batchProgress.setValue(min(batches, int(m.get("batch", 0))))
         self.etaLabel.setText(f"ETA {_eta(m.get('eta_seconds'))}")
-        self.statusText.emit(f"{self._device} · {float(m.get('images_per_second', 0.0)):,.0f} img/s")
+        ips = _number(m.get("images_per_second"))
+        if ips is not None:
+            self.throughputChanged.emit(ips)
 
     @Slot(dict)
     def _on_epoch(self, m: dict) -> None:
@@ -311,11 +394,17 @@ class TrainingPanel(QWidget):
     @Slot(dict)
     def _on_fit_finished(self, result: dict) -> None:
         self._result = result
-        status = result.get("status", "")
+        status, message = str(result.get("status", "")), str(result.get("message") or "")
         if status in FAILED and not self._failure_shown and not result.get("reported_failure"):
             self._failure_shown = True
-            self._show_error(result.get("message") or f"Training {status}.", "")
-        self._set_status(f"Run {status}: {result.get('message', '')}".strip(": "))
+            self._show_error(message or f"Training {status}.", "")
+        if status == "completed":
+            best = _number(result.get("best_val_accuracy"))
+            text = f"Run completed: {result.get('epochs_completed', 0)} epoch(s)"
+            text += f", best val accuracy {100 * best:.2f} %." if best is not None else "."
+        else:
+            text = message or f"Run {status}."  # the engine's message already says how it ended
+        self._set_status(text)
 
     @Slot(str, str)
     def _on_fit_failed(self, message: str, details: str) -> None:
@@ -332,6 +421,7 @@ class TrainingPanel(QWidget):
         self.runs_panel.active_run_id = None
         self.pauseButton.setChecked(False)
         self.pauseButton.setText("Pause")
+        self.etaLabel.setText(NO_ETA)
         self.plots.end_run()
         self.runs_panel.refresh()
         self.picker.refresh()

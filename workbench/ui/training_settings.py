@@ -3,6 +3,8 @@
 Each field gets a widget chosen from its annotation: int → spin box, float → line edit, bool → check box,
 a closed set of strings → combo box, an optional number → line edit where empty means "none", an optional
 bool → auto/on/off. `TrainConfig.validate()` decides what is valid; the field it names is highlighted.
+Fields the user edits are remembered (`edited_fields`); `apply_defaults` fills only the others, so the
+form follows the engine's recommended starting point for the chosen architecture and data set.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class SettingsForm(QWidget):
         self._config_cls: Any = None
         self._error = "The training engine is still loading."
         self._bad_field: str | None = None
+        self.edited_fields: set[str] = set()
         self.tabs = QTabWidget(self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -78,28 +81,28 @@ class SettingsForm(QWidget):
             combo = QComboBox()
             combo.addItems([str(c) for c in choices])
             combo.setCurrentText(str(default))
-            combo.currentTextChanged.connect(self._edited)
+            combo.currentTextChanged.connect(lambda *_, n=name: self._user_edit(n))
             return "choice", combo
         if base == "bool" and optional:
             combo = QComboBox()
             combo.addItems(["auto", "on", "off"])
-            combo.currentTextChanged.connect(self._edited)
+            combo.currentTextChanged.connect(lambda *_, n=name: self._user_edit(n))
             return "tristate", combo
         if base == "bool":
             box = QCheckBox()
             box.setChecked(bool(default))
-            box.toggled.connect(self._edited)
+            box.toggled.connect(lambda *_, n=name: self._user_edit(n))
             return "bool", box
         if base == "int" and not optional:
             spin = QSpinBox()
             spin.setRange(0, 1_000_000_000)  # 0 is allowed so a bad value is shown, not silently clamped
             spin.setValue(int(default))
-            spin.valueChanged.connect(self._edited)
+            spin.valueChanged.connect(lambda *_, n=name: self._user_edit(n))
             return "int", spin
         edit = QLineEdit("" if default is None else repr(default) if base == "float" else str(default))
         if optional:
             edit.setPlaceholderText("none")
-        edit.textChanged.connect(self._edited)
+        edit.textChanged.connect(lambda *_, n=name: self._user_edit(n))
         return ("opt_" if optional else "") + (base if base in ("int", "float") else "str"), edit
 
     def is_built(self) -> bool:
@@ -145,8 +148,19 @@ class SettingsForm(QWidget):
         """A validated TrainConfig from the form; raises InvalidOptionError (or ValueError for bad text)."""
         return self._config_cls.from_dict(self.raw_values())
 
-    def set_values(self, values: dict[str, Any]) -> None:
-        """Fill the form from a (possibly partial) dict of TrainConfig fields; unknown keys are ignored."""
+    def _user_edit(self, name: str) -> None:
+        self.edited_fields.add(name)
+        self._edited()
+
+    def apply_defaults(self, values: dict[str, Any]) -> None:
+        """Set the fields the user has not edited (e.g. from `recommended_config`), leaving edits alone."""
+        self.set_values({k: v for k, v in values.items() if k not in self.edited_fields}, edited=False)
+
+    def set_values(self, values: dict[str, Any], edited: bool = True) -> None:
+        """Fill the form from a (possibly partial) dict of TrainConfig fields; unknown keys are ignored.
+        With `edited` the fields count as the user's choices (kept by `apply_defaults`)."""
+        if edited:
+            self.edited_fields.update(k for k in values if k in self.widgets)
         for name, value in values.items():
             widget = self.widgets.get(name)
             if widget is None:
