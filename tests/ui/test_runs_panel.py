@@ -70,3 +70,37 @@ def test_resume_a_stopped_run(panel: TrainingPanel, qtbot) -> None:
     assert started.args[0] == run_id
     assert finished.args[0]["run_id"] == run_id and finished.args[0]["status"] == "completed"
     assert runs.status_of(run_id) == "completed"
+
+
+def test_runs_table_sorts_stretches_hints_and_labels_overlays(qtbot, workspace: Path) -> None:
+    from PySide6.QtCore import Qt
+
+    from workbench.ui.runs_panel import RunsPanel
+
+    runs = RunsPanel(workspace)
+    qtbot.addWidget(runs)
+    store = runs.store
+    ids = []
+    for name, best in (("", 0.9), ("my baseline", 0.5), ("", 0.7)):
+        rid = store.create_run(arch="lenet", arch_options={}, dataset="digits", config={"epochs": 1},
+                               device="cpu", name=name)
+        store.log_metrics(rid, [(1, 10, "val_accuracy", best, 0.0)])
+        store.update_run(rid, status="completed", best_val_accuracy=best, epochs_completed=1)
+        ids.append(rid)
+    runs.refresh()
+    table = runs.runsList
+    assert table.horizontalHeader().stretchLastSection() and table.isSortingEnabled()
+    assert "overlay" in runs.hintLabel.text()
+    best_col = 3
+    table.sortByColumn(best_col, Qt.SortOrder.AscendingOrder)
+    assert [table.item(r, best_col).text() for r in range(3)] == ["50.00 %", "70.00 %", "90.00 %"]
+    runs.select_runs(ids)
+    assert set(runs.selected_run_ids()) == set(ids)
+    labels = {rid: run["label"] for rid, run in runs.overlay_data().items()}
+    assert labels[ids[1]] == "my baseline"
+    for rid in (ids[0], ids[2]):
+        assert labels[rid].startswith("lenet/digits 20") and rid[-6:] not in labels[rid]
+    runs.active_run_id = ids[0]  # the live run is drawn by the live curves, not overlaid again
+    assert set(runs.overlay_data()) == {ids[1], ids[2]}
+    runs.active_run_id = None
+    runs.close_store()

@@ -6,13 +6,37 @@ import datetime as _dt
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QUrl, Signal, Slot
+from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QMessageBox, QPushButton,
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QMessageBox, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 COLUMNS = ("Status", "Architecture", "Dataset", "Best val acc", "Epochs", "Date", "Run")
 RESUMABLE = ("interrupted", "stopped")
+HINT = "Select one or more runs (Ctrl/Shift-click) to overlay their curves on the training plots."
+
+
+class _SortItem(QTableWidgetItem):
+    """A cell that sorts by a hidden key (numbers, timestamps) instead of its text."""
+
+    def __init__(self, text: str, key: Any) -> None:
+        super().__init__(text)
+        self.key = key
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        other_key = getattr(other, "key", None)
+        try:
+            return bool(self.key < other_key)
+        except TypeError:
+            return self.text() < other.text()
+
+
+def run_label(rec: Any) -> str:
+    """How a run is named in legends: its name, else architecture/dataset and its start date and time."""
+    if getattr(rec, "name", ""):
+        return str(rec.name)
+    when = _dt.datetime.fromtimestamp(rec.created_at).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{rec.arch}/{rec.dataset} {when}"
 
 
 class RunsPanel(QWidget):
@@ -37,8 +61,16 @@ class RunsPanel(QWidget):
         self.runsList.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.runsList.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.runsList.verticalHeader().setVisible(False)
-        self.runsList.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header = self.runsList.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.runsList.setSortingEnabled(True)
+        self.runsList.sortByColumn(COLUMNS.index("Date"), Qt.SortOrder.DescendingOrder)
         self.runsList.itemSelectionChanged.connect(self._on_selection)
+        self.hintLabel = QLabel(HINT)
+        self.hintLabel.setObjectName("runsHint")
+        self.hintLabel.setWordWrap(True)
+        self.hintLabel.setEnabled(False)  # drawn in the palette's muted text colour
         buttons = QHBoxLayout()
         self.refreshButton = self._button("Refresh", "refreshRunsButton", self.refresh, buttons)
         self.resumeButton = self._button("Resume", "resumeRunButton", self.resume_selected, buttons)
@@ -47,6 +79,7 @@ class RunsPanel(QWidget):
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.hintLabel)
         layout.addWidget(self.runsList)
         layout.addLayout(buttons)
         self._update_buttons()
@@ -83,25 +116,27 @@ class RunsPanel(QWidget):
             return
         selected = set(self.selected_run_ids())
         self.runsList.blockSignals(True)
-        self.runsList.setSortingEnabled(False)
+        self.runsList.setSortingEnabled(False)  # rows would move while they are filled
         self.runsList.setRowCount(len(records))
         for row, rec in enumerate(records):
             best = rec.best_val_accuracy
             date = _dt.datetime.fromtimestamp(rec.created_at).strftime("%Y-%m-%d %H:%M")
             planned = rec.config.get("epochs") if isinstance(rec.config, dict) else None
-            values = (rec.status, rec.arch, rec.dataset, "" if best is None else f"{100 * best:.2f} %",
-                      f"{rec.epochs_completed}/{planned}" if planned else str(rec.epochs_completed), date,
-                      rec.name or rec.run_id)
-            for col, text in enumerate(values):
-                item = QTableWidgetItem(str(text))
-                item.setData(256, rec.run_id)  # Qt.UserRole
+            values = ((rec.status, rec.status), (rec.arch, rec.arch), (rec.dataset, rec.dataset),
+                      ("" if best is None else f"{100 * best:.2f} %", -1.0 if best is None else best),
+                      (f"{rec.epochs_completed}/{planned}" if planned else str(rec.epochs_completed),
+                       rec.epochs_completed), (date, rec.created_at), (rec.name or rec.run_id, rec.name or rec.run_id))
+            for col, (text, key) in enumerate(values):
+                item = _SortItem(str(text), key)
+                item.setData(Qt.ItemDataRole.UserRole, rec.run_id)
                 if rec.message:
                     item.setToolTip(rec.message)
                 self.runsList.setItem(row, col, item)
         self.records = records
+        self.runsList.setSortingEnabled(True)
         self.runsList.clearSelection()
-        for row, rec in enumerate(records):
-            if rec.run_id in selected:
+        for row in range(self.runsList.rowCount()):
+            if self._row_run_id(row) in selected:
                 self.runsList.selectRow(row)
         self.runsList.blockSignals(False)
         self._update_buttons()
@@ -113,17 +148,22 @@ class RunsPanel(QWidget):
                 return str(rec.status)
         return None
 
+    def _row_run_id(self, row: int) -> str | None:
+        item = self.runsList.item(row, 0)
+        return None if item is None else item.data(Qt.ItemDataRole.UserRole)
+
     def selected_run_ids(self) -> list[str]:
+        """Selected runs in the table's (sorted) row order."""
         rows = sorted({index.row() for index in self.runsList.selectionModel().selectedRows()})
-        return [self.records[r].run_id for r in rows if r < len(self.records)]
+        return [rid for r in rows if (rid := self._row_run_id(r))]
 
     def select_runs(self, run_ids: list[str]) -> None:
         """Select rows by run id (this also updates the overlays)."""
         self.runsList.clearSelection()
         mode = self.runsList.selectionMode()
         self.runsList.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
-        for row, rec in enumerate(self.records):
-            if rec.run_id in run_ids:
+        for row in range(self.runsList.rowCount()):
+            if self._row_run_id(row) in run_ids:
                 self.runsList.selectRow(row)
         self.runsList.setSelectionMode(mode)
 
@@ -155,8 +195,7 @@ class RunsPanel(QWidget):
             except Exception as exc:
                 self.errorOccurred.emit(f"Could not read the metrics of run {run_id}: {exc}", "")
                 continue
-            out[run_id] = {"label": f"{rec.arch}/{rec.dataset} {run_id[-6:]}" if rec else run_id,
-                           "metrics": metrics}
+            out[run_id] = {"label": run_label(rec) if rec else run_id, "metrics": metrics}
         return out
 
     # ----- actions -------------------------------------------------------------------------
