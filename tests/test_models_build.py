@@ -132,6 +132,8 @@ def test_torchvision_channels_and_classes() -> None:
 
 def test_pretrained_weights_only_from_cache(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    # Any download attempt fails the test, from the very first cache miss on.
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: pytest.fail("download attempted"))
     with pytest.raises(WorkbenchError, match=r"not in the local cache.*resnet18-.*\.pth"):
         build_model("tv:resnet18", options={"weights": "DEFAULT"})
     # Put a state dict where torchvision's cache expects it: it is loaded, nothing is downloaded.
@@ -141,9 +143,47 @@ def test_pretrained_weights_only_from_cache(tmp_path, monkeypatch) -> None:
     path.parent.mkdir(parents=True)
     reference = build_model("tv:squeezenet1_1")
     torch.save(reference.state_dict(), path)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: pytest.fail("download attempted"))
     loaded = build_model("tv:squeezenet1_1", options={"weights": "DEFAULT"})
     assert torch.equal(loaded.features[0].weight, reference.features[0].weight)
     head = build_model("tv:squeezenet1_1", num_classes=7, options={"weights": "DEFAULT"})
     assert torch.equal(head.features[0].weight, reference.features[0].weight)
     assert head(torch.randn(2, 3, 224, 224)).shape == (2, 7)
+
+
+@pytest.mark.parametrize(
+    ("arch", "shape", "options", "match"),
+    [
+        # torchvision's own constructor checks (ValueError / AssertionError) become one clear sentence.
+        ("tv:maxvit_t", (3, 32, 32), {}, r"^tv:maxvit_t cannot be built for a 3x32x32 input \(.*partition size 7\); "
+         r"use its natural input 3x224x224"),
+        ("tv:vit_b_16", (3, 30, 30), {}, r"^tv:vit_b_16 needs a square input whose height and width are multiples "
+         r"of 16, got 30x30"),
+        # Pretrained ViTs take exactly their size: refused before building (and before the weights cache).
+        ("tv:vit_b_16", (3, 256, 256), {"weights": "DEFAULT"}, r"^tv:vit_b_16 with pretrained weights needs exactly "
+         r"a 224x224 input"),
+        ("tv:maxvit_t", (3, 448, 448), {"weights": "DEFAULT"}, r"needs exactly a 224x224 input"),
+    ],
+)
+def test_constructor_shape_errors_are_clear(arch: str, shape, options: dict, match: str) -> None:
+    from workbench.errors import InvalidOptionError
+    from workbench.models import summarize
+
+    for run in (lambda: summarize(arch, input_shape=shape, options=options),
+                lambda: build_model(arch, input_shape=shape, options=options)):  # fmt: skip
+        with pytest.raises(InvalidOptionError, match=match) as caught:
+            run()
+        assert "\n" not in str(caught.value)
+
+
+def test_construction_failure_is_wrapped(monkeypatch) -> None:
+    """Any ValueError / AssertionError / RuntimeError raised while building becomes InvalidOptionError."""
+    from workbench.errors import InvalidOptionError
+    from workbench.models import registry
+
+    for exc in (ValueError("bad size. More text."), AssertionError("odd"), RuntimeError("boom")):
+        def failing(**kwargs):  # type: ignore[no-untyped-def]
+            raise exc
+
+        monkeypatch.setitem(registry._BUILDERS, "lenet", failing)
+        with pytest.raises(InvalidOptionError, match=r"^lenet cannot be built for a 1x28x28 input \((bad size|odd|boom)\);"):
+            build_model("lenet")

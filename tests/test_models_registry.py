@@ -83,3 +83,27 @@ def test_split_outputs() -> None:
     out = torchvision.models.GoogLeNetOutputs(a, b, None)
     main, aux = split_outputs(out)
     assert main is a and aux == [b]
+
+
+@pytest.mark.parametrize("stem", ["imagenet", "small"])
+def test_alexnet_too_small_hint_and_edge(stem: str) -> None:
+    from workbench.errors import InputTooSmallError
+    from workbench.models import summarize
+    from workbench.models.classic import ALEXNET_MIN_INPUT
+
+    edge = ALEXNET_MIN_INPUT[stem]
+    assert summarize("alexnet", input_shape=(3, edge, edge), options={"stem": stem}).totals.total_params > 0
+    with pytest.raises(InputTooSmallError) as caught:
+        build_model("alexnet", input_shape=(3, edge - 1, edge - 1), options={"stem": stem, "hidden": 8})
+    message = str(caught.value)
+    assert message.endswith(f"an input of at least {edge} px.")
+    assert ("`--set stem=small`, for 28-32 px images" in message) == (stem == "imagenet")
+    assert "small-input variant" not in message  # the generic advice is replaced by the architecture's own
+
+
+def test_generic_too_small_hint() -> None:
+    from workbench.errors import InputTooSmallError
+
+    assert get_spec("lenet").small_input_hint() == ""
+    with pytest.raises(InputTooSmallError, match="use a larger input or a small-input variant\\.$"):
+        build_model("lenet", input_shape=(1, 4, 4))

@@ -107,6 +107,20 @@ def _alexnet_input(options: dict[str, Any]) -> tuple[int, int, int]:
     return (3, 224, 224) if options["stem"] == "imagenet" else (3, 32, 32)
 
 
+# Smallest height/width whose feature map survives each stem (11x11/4 conv and three 3x3/2 pools: 65 px;
+# three 2x2/2 pools: 8 px); tests/test_models_registry.py checks both edges.
+ALEXNET_MIN_INPUT = {"imagenet": 65, "small": 8}
+
+
+def _alexnet_hint(options: dict[str, Any]) -> str:
+    if options["stem"] == "imagenet":
+        return (
+            f"use the small-input stem (`--set stem=small`, for 28-32 px images) or an input of at least "
+            f"{ALEXNET_MIN_INPUT['imagenet']} px"
+        )
+    return f"use an input of at least {ALEXNET_MIN_INPUT['small']} px"
+
+
 @register_model(
     "alexnet",
     family="Classic",
@@ -121,6 +135,7 @@ def _alexnet_input(options: dict[str, Any]) -> tuple[int, int, int]:
                    allowed="a number in [0, 1)"),
     ),
     input_for=_alexnet_input,
+    too_small_hint=_alexnet_hint,
 )
 def alexnet(*, num_classes: int, input_shape: tuple[int, int, int], stem: str, hidden: int, dropout: float) -> nn.Module:
     """Build AlexNet."""

@@ -39,8 +39,11 @@ def _spatial(x: Any) -> list[int] | None:
 
 
 @contextmanager
-def layer_watch(model: nn.Module, arch: str, input_shape: tuple[int, ...]) -> Iterator[None]:
-    """Convert a failure inside the model into a WorkbenchError naming the failing layer."""
+def layer_watch(model: nn.Module, arch: str, input_shape: tuple[int, ...], hint: str = "") -> Iterator[None]:
+    """Convert a failure inside the model into a WorkbenchError naming the failing layer.
+
+    `hint` (the architecture's advice, e.g. AlexNet's small stem) ends an "input too small" message.
+    """
     names = {id(m): n for n, m in model.named_modules()}
     stack: list[tuple[str, str, list[int] | None]] = []
     handles = []
@@ -54,7 +57,7 @@ def layer_watch(model: nn.Module, arch: str, input_shape: tuple[int, ...]) -> It
         for o in outs:
             if isinstance(o, torch.Tensor) and o.dim() >= 3 and 0 in o.shape[2:]:
                 stack.append((name, kind, shape_in))
-                raise InputTooSmallError(_too_small(arch, input_shape, name, kind, shape_in))
+                raise InputTooSmallError(_too_small(arch, input_shape, name, kind, shape_in, hint))
 
     for m in model.modules():
         handles.append(m.register_forward_pre_hook(pre))
@@ -67,7 +70,7 @@ def layer_watch(model: nn.Module, arch: str, input_shape: tuple[int, ...]) -> It
         name, kind, shape_in = stack[-1] if stack else ("", type(model).__name__, None)
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if _SIZE_PATTERNS.search(str(exc)) or isinstance(exc, AssertionError):
-            raise InputTooSmallError(_too_small(arch, input_shape, name, kind, shape_in)) from exc
+            raise InputTooSmallError(_too_small(arch, input_shape, name, kind, shape_in, hint)) from exc
         raise WorkbenchError(
             f"{arch} cannot process a {_fmt(input_shape)} input: layer {name or '(model)'!r} ({kind}) failed"
             f" with: {message}"
@@ -81,21 +84,29 @@ def _fmt(shape: tuple[int, ...] | list[int]) -> str:
     return "x".join(str(v) for v in shape)
 
 
-def _too_small(arch: str, input_shape: tuple[int, ...], name: str, kind: str, shape_in: list[int] | None) -> str:
+def _too_small(
+    arch: str, input_shape: tuple[int, ...], name: str, kind: str, shape_in: list[int] | None, hint: str = ""
+) -> str:
     where = f" (its input is {_fmt(shape_in[1:])})" if shape_in else ""
+    advice = hint.strip().rstrip(".") or "use a larger input or a small-input variant"
     return (
         f"Input {_fmt(input_shape)} is too small for {arch}: the feature map vanishes at layer "
-        f"{name or '(model)'!r} ({kind}){where}; use a larger input or a small-input variant."
+        f"{name or '(model)'!r} ({kind}){where}; {advice}."
     )
 
 
-def dry_forward(model: nn.Module, input_shape: tuple[int, int, int], *, batch: int, arch: str) -> None:
-    """Run one forward pass without gradients (on the model's device) to materialise lazy layers."""
+def dry_forward(
+    model: nn.Module, input_shape: tuple[int, int, int], *, batch: int, arch: str, hint: str = ""
+) -> None:
+    """Run one forward pass without gradients (on the model's device) to materialise lazy layers.
+
+    `hint` ends an "input too small" message (see `ArchSpec.small_input_hint`).
+    """
     device = _device_of(model)
     x = torch.zeros((batch, *input_shape), device=device)
     set_summary_mode(model)
     try:
-        with torch.no_grad(), layer_watch(model, arch, input_shape):
+        with torch.no_grad(), layer_watch(model, arch, input_shape, hint):
             model(x)
     finally:
         model.train()

@@ -53,6 +53,8 @@ class ArchSpec:
     input_for: Callable[[dict[str, Any]], tuple[int, int, int]] | None = field(
         default=None, compare=False, repr=False
     )
+    # extension: what to do when the input is too small, for these resolved options (AlexNet: the small stem)
+    too_small_hint: Callable[[dict[str, Any]], str] | None = field(default=None, compare=False, repr=False)
 
     def defaults(self) -> dict[str, Any]:
         """Default value of every option."""
@@ -63,6 +65,12 @@ class ArchSpec:
         if self.input_for is not None and options:
             return self.input_for({**self.defaults(), **options})
         return self.natural_input
+
+    def small_input_hint(self, options: dict[str, Any] | None = None) -> str:
+        """The advice that ends an "input too small" message ('' when the architecture gives none)."""
+        if self.too_small_hint is None:
+            return ""
+        return self.too_small_hint({**self.defaults(), **(options or {})})
 
 
 Builder = Callable[..., nn.Module]
@@ -80,6 +88,7 @@ def register_model(
     options: tuple[OptionSpec, ...] = (),
     preset_of: str | None = None,
     input_for: Callable[[dict[str, Any]], tuple[int, int, int]] | None = None,
+    too_small_hint: Callable[[dict[str, Any]], str] | None = None,
 ) -> Callable[[Builder], Builder]:
     """Decorator registering `builder` under `name`; a name may be registered only once."""
     if family not in FAMILY_ORDER:
@@ -89,7 +98,8 @@ def register_model(
         if name in _SPECS:
             raise ValueError(f"model {name!r} is already registered")
         _SPECS[name] = ArchSpec(
-            name, family, description, tuple(natural_input), default_classes, tuple(options), preset_of, input_for
+            name, family, description, tuple(natural_input), default_classes, tuple(options), preset_of, input_for,
+            too_small_hint,
         )
         _BUILDERS[name] = builder
         return builder
@@ -205,8 +215,25 @@ def construct(
     resolved = resolve_options(name, options)
     classes = _check_classes(spec.default_classes if num_classes is None else num_classes)
     shape = _check_input_shape(spec.natural_input_for(resolved) if input_shape is None else input_shape)
-    module = _BUILDERS[name](num_classes=classes, input_shape=shape, **resolved)
+    try:
+        module = _BUILDERS[name](num_classes=classes, input_shape=shape, **resolved)
+    except WorkbenchError:
+        raise
+    except (ValueError, AssertionError, RuntimeError) as exc:
+        # A constructor's own shape check (torchvision's MaxViT partitions, ViT patches): one sentence, exit 2.
+        raise InvalidOptionError(_construction_failed(spec, shape, resolved, exc)) from exc
     return module, shape, classes, resolved
+
+
+def _construction_failed(spec: ArchSpec, shape: tuple[int, int, int], options: dict[str, Any], exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    reason = text.split(". ")[0].rstrip(".")  # torchvision's messages run on over several sentences
+    natural = "x".join(str(v) for v in spec.natural_input_for(options))
+    given = "x".join(str(v) for v in shape)
+    return (
+        f"{spec.name} cannot be built for a {given} input ({reason}); use its natural input {natural} or "
+        f"another size it accepts."
+    )
 
 
 def build_model(
@@ -222,8 +249,8 @@ def build_model(
 
     target = torch.device(device) if device is not None else torch.device("cpu")
     with target:
-        module, shape, _, _ = construct(name, num_classes=num_classes, input_shape=input_shape, options=options)
-        dry_forward(module, shape, batch=2, arch=name)
+        module, shape, _, resolved = construct(name, num_classes=num_classes, input_shape=input_shape, options=options)
+        dry_forward(module, shape, batch=2, arch=name, hint=get_spec(name).small_input_hint(resolved))
     module.train()
     return module
 

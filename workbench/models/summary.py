@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from workbench.models.dryrun import dry_forward, layer_watch, set_summary_mode
-from workbench.models.registry import construct
+from workbench.models.registry import construct, get_spec
 
 META = torch.device("meta")
 
@@ -107,7 +107,7 @@ def summarize(
         module, shape, classes, resolved = construct(
             arch, num_classes=num_classes, input_shape=input_shape, options=options
         )
-        dry_forward(module, shape, batch=1, arch=arch)
+        dry_forward(module, shape, batch=1, arch=arch, hint=get_spec(arch).small_input_hint(resolved))
     return _summarize_meta(module, shape, arch=arch, options=resolved, num_classes=classes)
 
 

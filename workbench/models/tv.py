@@ -63,14 +63,42 @@ def _replace_heads(model: nn.Module, num_classes: int) -> None:
                 setattr(parent, child_name, nn.Conv2d(child.in_channels, num_classes, child.kernel_size))
 
 
+# Models whose pretrained weights fix the input size (position embeddings / attention partitions).
+_FIXED_SIZE_PREFIXES = ("vit_", "maxvit_")
+
+
+def pretrained_input_size(name: str) -> tuple[int, int] | None:
+    """(H, W) that `name`'s DEFAULT weights require exactly, or None when they accept other sizes."""
+    if not name.startswith(_FIXED_SIZE_PREFIXES):
+        return None
+    size = tvm.get_model_weights(name).DEFAULT.meta.get("min_size")
+    return (int(size[0]), int(size[1])) if size else None
+
+
+def _check_input(name: str, height: int, width: int, weights: str | None) -> None:
+    """Refuse, before building, input sizes a ViT / MaxViT cannot take (one clear sentence)."""
+    fixed = pretrained_input_size(name) if weights is not None else None
+    if fixed is not None and (height, width) != fixed:
+        raise InvalidOptionError(
+            f"tv:{name} with pretrained weights needs exactly a {fixed[0]}x{fixed[1]} input (its weights fix the "
+            f"size), got {height}x{width}: use --input 3,{fixed[0]},{fixed[1]} or build without weights."
+        )
+    if name.startswith("vit_") and weights is None:
+        patch = int(name.rsplit("_", 1)[1])
+        if height != width or height % patch:
+            raise InvalidOptionError(
+                f"tv:{name} needs a square input whose height and width are multiples of {patch}, got "
+                f"{height}x{width} (e.g. 224x224)."
+            )
+
+
 def _build(name: str, num_classes: int, input_shape: tuple[int, int, int], weights: str | None) -> nn.Module:
     channels, height, width = input_shape
+    _check_input(name, height, width, weights)
     kwargs: dict[str, object] = {}
     if name.startswith("vit_") and weights is None:
-        if height != width:
-            raise InvalidOptionError(f"tv:{name} needs a square input, got {height}x{width}.")
         kwargs["image_size"] = height
-    if name == "maxvit_t":
+    if name == "maxvit_t" and weights is None:  # with weights torchvision fixes it (checked above)
         kwargs["input_size"] = (height, width)
     if name in ("googlenet", "inception_v3") and weights is None:
         kwargs["init_weights"] = True
