@@ -11,10 +11,11 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QSettings, QThread  # noqa: E402
+from PySide6.QtCore import QSettings, QThread, QThreadPool  # noqa: E402
 
 # Messages the offscreen platform prints on its own; everything else at WARNING level fails a test.
 QT_BENIGN = ("propagateSizeHints", "This plugin does not support")
+POOL_WAIT_MS = 2000  # a pooled job just finishing is not a leak; one still busy after this is
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -25,20 +26,49 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.qt_log_ignore(*QT_BENIGN))
 
 
+def _busy_pools(pools: list[QThreadPool], wait_ms: int = POOL_WAIT_MS) -> list[str]:
+    """Pools (the global one, and those the UI created) that still run jobs after `wait_ms`."""
+    busy = []
+    for pool in [QThreadPool.globalInstance(), *pools]:
+        try:
+            done = pool.waitForDone(wait_ms)
+            active = pool.activeThreadCount()
+        except RuntimeError:  # deleted with its owner, which waited for it
+            continue
+        if not done or active:
+            busy.append(f"QThreadPool {pool.objectName() or hex(id(pool))} ({active} active)")
+    return busy
+
+
+@pytest.fixture
+def busy_pools():
+    """The pool check `no_leaked_threads` runs at teardown (for testing the check itself)."""
+    return _busy_pools
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_threads(monkeypatch: pytest.MonkeyPatch):
-    """Fail the test if a QThread or Python thread it started is still running at teardown."""
+    """Fail the test if a QThread, pooled job or Python thread it started is still running at teardown."""
+    import workbench.ui.summary_worker as summary_worker
+
     started: list[QThread] = []
+    pools: list[QThreadPool] = []
     original = QThread.start
 
     def tracking_start(self: QThread, *args: object) -> None:
         started.append(self)
         original(self, *args)
 
+    class TrackedPool(QThreadPool):
+        def __init__(self, *args: object) -> None:
+            super().__init__(*args)
+            pools.append(self)
+
     monkeypatch.setattr(QThread, "start", tracking_start)
+    monkeypatch.setattr(summary_worker, "QThreadPool", TrackedPool)
     before = set(threading.enumerate())
     yield started
-    leaked = []
+    leaked = _busy_pools(pools)
     for thread in started:
         try:
             if thread.isRunning():

@@ -81,7 +81,7 @@ def test_about_shows_versions(qtbot: Any, workspace: Path, settings: QSettings) 
     box = next(b for b in dialogs.open_dialogs() if b.objectName() == "aboutDialog")
     text = box.text()
     assert f"torch: {torch.__version__}" in text and f"torchvision: {torchvision.__version__}" in text
-    assert f"Qt: {qVersion()}" in text and "Device: cpu" in text or "Device: cuda" in text
+    assert f"Qt: {qVersion()}" in text and ("Device: cpu" in text or "Device: cuda" in text)
     w.close()
 
 
