@@ -28,7 +28,9 @@ class _DeviceLog(TorchDispatchMode):
         return out
 
 
-@pytest.mark.parametrize("arch", ["vgg_cifar", "googlenet", "resnet18"])
+# tv:resnet18 covers torchvision's constructors and init code (RegNet is the documented exception: its block
+# widths are computed from a few CPU tensors, see workbench/models/tv.py).
+@pytest.mark.parametrize("arch", ["vgg_cifar", "googlenet", "resnet18", "tv:resnet18"])
 def test_summaries_allocate_no_real_tensors(arch: str) -> None:
     log = _DeviceLog()
     with log:
@@ -121,3 +123,17 @@ def test_too_small_names_the_layer() -> None:
         summarize("alexnet", input_shape=(3, 32, 32))
     with pytest.raises(InputTooSmallError, match="too small for vgg_cifar"):
         summarize("vgg_cifar", input_shape=(3, 16, 16))
+
+
+def test_googlenet_aux_pool_is_a_row_only_when_it_acts() -> None:
+    # 128 px: the aux heads see 8x8 maps, so the 5x5/3 average pool runs (8 -> 2) and shows as a layer row.
+    big = summarize("googlenet", input_shape=(3, 128, 128))
+    pools = [(r.name, r.depth_index, r.kernel, r.input_shape, r.output_shape) for r in big.layers if r.type == "AvgPool2d"]
+    assert pools == [("aux_1.pool", "2-7", [5], [1, 512, 8, 8], [1, 512, 2, 2]),
+                     ("aux_2.pool", "2-13", [5], [1, 528, 8, 8], [1, 528, 2, 2])]  # fmt: skip
+    conv = next(r for r in big.layers if r.name == "aux_1.conv.0")
+    assert conv.input_shape == [1, 512, 2, 2]
+    # 32 px (the lecture's table): 2x2 maps, the pool is skipped and adds no row.
+    small = summarize("googlenet", input_shape=(3, 32, 32))
+    assert not any(r.type == "AvgPool2d" for r in small.layers)
+    assert next(r for r in small.layers if r.name == "aux_1.conv").depth_index == "2-7"

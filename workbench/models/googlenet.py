@@ -8,7 +8,6 @@ and auxiliary heads whose 5x5/3 average pool is skipped when the feature map is 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from workbench.models.registry import OptionSpec, register_model
@@ -43,6 +42,11 @@ class InceptionAux(nn.Module):
 
     def __init__(self, n_outputs: int, dropout: float = 0.5) -> None:
         super().__init__()
+        # A real module (so it shows as a layer row when it acts), but called only when the map is at least
+        # 5x5. torchinfo lists only modules that run, so at 32 px (2x2 maps) the table stays exactly the
+        # lecture's: no extra row, no shifted depth-indices. An nn.Identity in its place would add a row at
+        # depth 2 and renumber every later "2-n" index of the lecture's table.
+        self.pool = nn.AvgPool2d(kernel_size=self.POOL_KERNEL, stride=self.POOL_STRIDE)
         self.conv = nn.Sequential(nn.LazyConv2d(out_channels=128, kernel_size=1))
         self.fc = nn.Sequential(
             nn.LazyLinear(out_features=1024),
@@ -53,7 +57,7 @@ class InceptionAux(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if min(x.shape[-2:]) >= self.POOL_KERNEL:
-            x = F.avg_pool2d(x, kernel_size=self.POOL_KERNEL, stride=self.POOL_STRIDE)
+            x = self.pool(x)
         x = torch.relu(self.conv(x))
         return self.fc(torch.flatten(x, 1))
 

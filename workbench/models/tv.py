@@ -142,6 +142,9 @@ def _regnet_config_on_cpu() -> None:
     """RegNet derives its block widths with small tensors and `.tolist()`, which fails on the meta device.
 
     Compute that configuration on the CPU (a few dozen numbers) so RegNets can be summarised on meta.
+    This is the one documented exception to "summaries allocate no real tensors": a RegNet summary creates
+    these few tiny CPU tensors (no weights, no activations); tests/test_summary_meta.py checks the rule on
+    the other families, tv:resnet18 included, and leaves RegNet out for this reason.
     """
     from torchvision.models import regnet
 
