@@ -12,10 +12,11 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from workbench.errors import WorkbenchError
+from workbench.ui.thread_runner import ThreadRunner
 
 
 class DownloadSink(Protocol):
@@ -85,20 +86,16 @@ class _DownloadWorker(QObject):
             self.done.emit()
 
 
-class DownloadRunner(QObject):
+class DownloadRunner(ThreadRunner):
     """One download at a time, with a progress dialog; emits `finished(ok, message, details)`."""
 
     finished = Signal(bool, str, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: _DownloadWorker | None = None
         self.cancel_event = threading.Event()
         self.dialog: QProgressDialog | None = None
-
-    def is_running(self) -> bool:
-        return self._thread is not None
+        self._result: tuple[bool, str, str] = (False, "", "")
 
     def start(self, name: str, root: Path | None, dialog_parent: QWidget | None = None) -> None:
         if self._thread is not None:
@@ -113,36 +110,18 @@ class DownloadRunner(QObject):
         dialog.canceled.connect(self.cancel)
         dialog.show()
         self.dialog = dialog
-        thread = QThread()
-        thread.setObjectName("downloadThread")
         worker = _DownloadWorker(name, root, self.cancel_event)
-        worker.moveToThread(thread)
         worker.progressed.connect(self._on_progress)
         worker.ended.connect(self._on_ended)
-        thread.started.connect(worker.run)
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(self._on_thread_finished)
-        self._thread, self._worker = thread, worker
-        thread.start()
+        self.launch(worker, "downloadThread")
 
     @Slot()
     def cancel(self) -> None:
         """Ask the download to stop (the engine removes partial files)."""
         self.cancel_event.set()
 
-    def wait(self, timeout_ms: int) -> bool:
-        """Cancel and wait for the thread to end."""
-        thread = self._thread
-        if thread is None:
-            return True
+    def request_stop(self) -> None:
         self.cancel()
-        if not thread.wait(max(0, int(timeout_ms))):
-            return False
-        QCoreApplication.sendPostedEvents(None, 0)
-        QCoreApplication.processEvents()
-        if self._thread is thread:
-            self._on_thread_finished()
-        return True
 
     @Slot(int, int)
     def _on_progress(self, done: int, total: int) -> None:
@@ -160,18 +139,12 @@ class DownloadRunner(QObject):
     def _on_ended(self, ok: bool, message: str, details: str) -> None:
         self._result = (ok, message, details)
 
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        thread = self._thread
-        if thread is None:
-            return
-        self._thread = self._worker = None
-        thread.wait()
+    def thread_ended(self) -> None:
         if self.dialog is not None:
             self.dialog.canceled.disconnect(self.cancel)
             self.dialog.close()
             self.dialog.deleteLater()
             self.dialog = None
-        ok, message, details = getattr(self, "_result", (False, "", ""))
+        ok, message, details = self._result
         self._result = (False, "", "")
         self.finished.emit(ok, message, details)

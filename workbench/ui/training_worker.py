@@ -13,9 +13,10 @@ import time
 import traceback
 from typing import Any, Callable, Protocol
 
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 from workbench.errors import WorkbenchError
+from workbench.ui.thread_runner import ThreadRunner
 
 
 class TrainingSink(Protocol):
@@ -151,7 +152,7 @@ class TrainingWorker(QObject):
             self.done.emit()
 
 
-class TrainingRunner(QObject):
+class TrainingRunner(ThreadRunner):
     """Starts one TrainingWorker in its own QThread and tears it down cleanly."""
 
     fitStarted = Signal(dict)
@@ -164,12 +165,7 @@ class TrainingRunner(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: TrainingWorker | None = None
         self.control: Any = None
-
-    def is_running(self) -> bool:
-        return self._thread is not None
 
     def start(self, job: Any, control: Any = None, run: Callable[..., Any] | None = None) -> None:
         """Run `job` in a new thread; `control` defaults to a fresh engine TrainControl."""
@@ -179,18 +175,10 @@ class TrainingRunner(QObject):
             from workbench.training import TrainControl
             control = TrainControl()
         self.control = control
-        thread = QThread()
-        thread.setObjectName("trainingThread")
         worker = TrainingWorker(job, control, run)
-        worker.moveToThread(thread)
         for name in ("fitStarted", "stepMetrics", "epochMetrics", "fitFinished", "fitFailed", "progressed"):
             getattr(worker, name).connect(getattr(self, name))
-        thread.started.connect(worker.run)
-        # Direct: quit must work even while the GUI thread is blocked in wait().
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(self._on_thread_finished)
-        self._thread, self._worker = thread, worker
-        thread.start()
+        self.launch(worker, "trainingThread")
 
     def stop(self) -> None:
         """Ask the run to stop cooperatively (it checkpoints and ends within one step)."""
@@ -199,28 +187,8 @@ class TrainingRunner(QObject):
                 self.control.resume()
             self.control.stop()
 
-    def wait(self, timeout_ms: int) -> bool:
-        """Stop and wait up to `timeout_ms` for the thread to end; delivers its last signals."""
-        thread = self._thread
-        if thread is None:
-            return True
+    def request_stop(self) -> None:
         self.stop()
-        if not thread.wait(max(0, int(timeout_ms))):
-            return False
-        # Deliver the worker's queued signals (final result, thread finished) before returning.
-        QCoreApplication.sendPostedEvents(None, 0)
-        QCoreApplication.processEvents()
-        if self._thread is thread:
-            self._on_thread_finished()
-        return True
 
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        thread, worker = self._thread, self._worker
-        if thread is None:
-            return
-        self._thread = self._worker = None
-        thread.wait()
-        del worker, thread  # Python owns both; they are destroyed here, in the GUI thread
+    def thread_ended(self) -> None:
         self.stopped.emit()
-
