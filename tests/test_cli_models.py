@@ -30,7 +30,15 @@ def test_list_json(capsys) -> None:
     assert archs["vgg"]["presets"] == ["vgg_cifar", "vgg11", "vgg13", "vgg16", "vgg19"]
     assert archs["resnet18"]["family"] == "ResNet" and archs["resnet18"]["preset_of"] == "resnet"
     stem = next(o for o in archs["resnet18"]["options"] if o["name"] == "stem")
-    assert stem == {"name": "stem", "default": "imagenet", "help": stem["help"], "choices": ["imagenet", "cifar"]}
+    assert stem == {"name": "stem", "default": "imagenet", "help": stem["help"], "choices": ["imagenet", "cifar"],
+                    "allowed": "one of 'imagenet', 'cifar'"}
+    # Options without choices state their rule.
+    vgg = {o["name"]: o for o in archs["vgg"]["options"]}
+    assert vgg["block_info"]["choices"] is None
+    assert vgg["block_info"]["allowed"].startswith("a non-empty tuple of (convs >= 1, channels >= 1) pairs")
+    assert (vgg["batch_norm"]["allowed"], vgg["dropout"]["allowed"]) == ("True or False", "a number in [0, 1)")
+    assert vgg["classifier_width"]["allowed"] == "an integer >= 1"
+    assert all(o["allowed"] for a in data["architectures"] for o in a["options"])
     assert archs["tv:inception_v3"]["natural_input"] == [3, 299, 299]
     from workbench.data import list_datasets
 
@@ -82,6 +90,9 @@ def test_summary_options_input_classes(capsys) -> None:
         (["summary", "lenet", "--input", "28,28"], "C,H,W"),
         (["summary", "lenet", "--classes", "0"], "classes"),
         (["summary", "lenet", "--set", "novalue"], "KEY=VALUE"),
+        (["summary", "resnet18", "--set", "arch=((2,64),"], "not a valid Python literal (check its brackets and "
+         "commas); expected a non-empty tuple of (blocks >= 1, channels >= 1) pairs, e.g. ((2, 64), (2, 128))."),
+        (["summary", "googlenet", "--set", "aux=1"], "'aux' of googlenet: expected True or False."),
         (["summary", "lenet", "--depth", "-1"], "--depth"),
         (["summary", "lenet", "--classes", "ten"], "invalid int value"),
     ],

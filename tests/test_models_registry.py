@@ -51,7 +51,12 @@ def test_unknown_name_suggests() -> None:
         ("resnet18", {"arch": ((2, -1),)}, "'arch'"),
         ("lenet", {"activation": "tanh"}, "'activation'.*'sigmoid', 'relu'"),
         ("vgg", {"dropout": 1.5}, "'dropout'.*\\[0, 1\\)"),
-        ("vgg", {"batch_norm": 1}, "'batch_norm'.*bool"),
+        ("vgg", {"batch_norm": 1}, "'batch_norm' of vgg: expected True or False\\.$"),
+        ("googlenet", {"aux": "yes"}, "expected True or False"),
+        ("resnet18", {"arch": "((2,64),"}, "'arch' of resnet18: it is not a valid Python literal.*expected a "
+         "non-empty tuple of \\(blocks >= 1, channels >= 1\\) pairs, e\\.g\\. \\(\\(2, 64\\), \\(2, 128\\)\\)"),
+        ("vgg", {"block_info": "((1,64)"}, "not a valid Python literal"),
+        ("vgg", {"classifier_width": 1.5}, "expected an integer >= 1"),
         ("vgg", {"classifier_width": True}, "classifier_width"),
         ("googlenet", {"aux": "yes"}, "'aux'"),
         ("tv:resnet18", {"weights": "IMAGENET"}, "'weights'.*None, 'DEFAULT'"),
@@ -107,3 +112,13 @@ def test_generic_too_small_hint() -> None:
     assert get_spec("lenet").small_input_hint() == ""
     with pytest.raises(InputTooSmallError, match="use a larger input or a small-input variant\\.$"):
         build_model("lenet", input_shape=(1, 4, 4))
+
+
+def test_option_describe() -> None:
+    options = {o.name: o for o in get_spec("vgg").options}
+    assert options["batch_norm"].describe() == "True or False"
+    assert options["dropout"].describe() == "a number in [0, 1)"
+    assert get_spec("resnet18").options[1].describe() == "one of 'imagenet', 'cifar'"
+    # "stem=cifar" style bare words still reach the choices check, not the literal check
+    with pytest.raises(InvalidOptionError, match="expected one of 'imagenet', 'cifar'"):
+        resolve_options("resnet18", {"stem": "(cifar"})

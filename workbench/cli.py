@@ -79,7 +79,8 @@ def _architectures_info() -> list[dict[str, Any]]:
             "presets": presets.get(s.name, []), "natural_input": list(s.natural_input),
             "default_classes": s.default_classes,
             "options": [{"name": o.name, "default": o.default, "help": o.help,
-                         "choices": list(o.choices) if o.choices is not None else None} for o in s.options],
+                         "choices": list(o.choices) if o.choices is not None else None,
+                         "allowed": o.describe()} for o in s.options],
         }
         for s in specs
     ]  # fmt: skip

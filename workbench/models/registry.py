@@ -7,6 +7,7 @@ that may still hold lazy layers; `build_model` materialises them with a dry forw
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,23 @@ class OptionSpec:
     choices: tuple[Any, ...] | None = None
     validate: Validator | None = field(default=None, compare=False, repr=False)
     allowed: str = ""  # human text for "what is allowed" when `validate` is used
+
+    def describe(self) -> str:
+        """What values are allowed, in words: "one of 'a', 'b'", "True or False", "an integer >= 1", ..."""
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.allowed:
+            return self.allowed
+        default = self.default
+        if isinstance(default, bool):
+            return "True or False"
+        if isinstance(default, int):
+            return "an integer"
+        if isinstance(default, float):
+            return "a number"
+        if isinstance(default, str):
+            return "a string"
+        return f"a value of type {type(default).__name__}"
 
 
 @dataclass(frozen=True)
@@ -134,16 +152,27 @@ def get_spec(name: str) -> ArchSpec:
     return spec
 
 
-def _describe(o: OptionSpec) -> str:
-    if o.choices is not None:
-        return "one of " + ", ".join(repr(c) for c in o.choices)
-    if o.allowed:
-        return o.allowed
-    return f"a value of type {type(o.default).__name__}"
+def _broken_literal(o: OptionSpec, value: Any) -> bool:
+    """True for a string that tries to be a tuple/list/dict literal but does not parse (e.g. '((2,64),')."""
+    if not isinstance(value, str) or isinstance(o.default, str) or any(isinstance(c, str) for c in o.choices or ()):
+        return False
+    text = value.strip()
+    if not text or (text[0] not in "([{" and "," not in text):
+        return False
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return True
+    return False
 
 
 def _check_value(arch: str, o: OptionSpec, value: Any) -> Any:
-    bad = InvalidOptionError(f"Invalid value {value!r} for option {o.name!r} of {arch}: expected {_describe(o)}.")
+    if _broken_literal(o, value):
+        raise InvalidOptionError(
+            f"Invalid value {value!r} for option {o.name!r} of {arch}: it is not a valid Python literal (check its "
+            f"brackets and commas); expected {o.describe()}."
+        )
+    bad = InvalidOptionError(f"Invalid value {value!r} for option {o.name!r} of {arch}: expected {o.describe()}.")
     if o.validate is not None:
         try:
             return o.validate(value)
