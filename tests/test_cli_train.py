@@ -66,6 +66,16 @@ def test_bad_input_exits_2_with_one_line(argv: list[str], needle: str, tmp_path:
     assert rc == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in err
+    assert not (tmp_path / "ws").exists()  # bad input is refused before the workspace is created
+
+
+def test_too_few_classes_exits_2_before_any_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = _run([*FAST, "--classes", "5", "--workspace", str(tmp_path / "ws")], capsys)
+    assert rc == 2 and "--classes 5" in err and "10 classes" in err and "Traceback" not in err
+    assert not (tmp_path / "ws").exists()
+    rc, _, err = _run([*FAST, "--classes", "12", "--epochs", "1", "--max-batches", "2",
+                       "--workspace", str(tmp_path / "ws")], capsys)
+    assert rc == 0, err  # more outputs than classes is allowed
 
 
 def test_unwritable_workspace_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -135,3 +145,20 @@ def test_ctrl_c_saves_checkpoint_and_exits_130(tmp_path: Path) -> None:
     record = RunStore(tmp_path).get_run(run_id)
     assert record.status == "stopped" and (record.folder / "last.pt").is_file()
     assert "Traceback" not in err
+
+
+def test_ctrl_c_while_loading_exits_130_without_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import workbench.data as data
+
+    real = data.load_splits
+
+    def interrupted(*args: object, **kw: object) -> object:
+        splits = real(*args, **kw)  # type: ignore[arg-type]
+        os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, handled by `train`'s SIGINT handler
+        return splits
+
+    monkeypatch.setattr(data, "load_splits", interrupted)
+    rc, out, err = _run([*FAST, "--workspace", str(tmp_path / "ws"), "--json"], capsys)
+    assert rc == 130 and "no run was created" in err and "Traceback" not in err
+    assert not (tmp_path / "ws").exists()

@@ -179,3 +179,29 @@ def test_fetch_rejects_bad_checksum_and_tries_mirrors(tmp_path: Path) -> None:
     md5 = hashlib.md5(good.read_bytes()).hexdigest()
     n = formats.fetch([(tmp_path / "missing.bin").as_uri(), good.as_uri()], dest, md5)
     assert n == 3000 and dest.read_bytes() == good.read_bytes()
+
+
+def test_svhn_without_scipy_says_pip_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    (tmp_path / "train_32x32.mat").write_bytes(b"x")
+    (tmp_path / "test_32x32.mat").write_bytes(b"x")
+    monkeypatch.setitem(sys.modules, "scipy.io", None)  # makes `from scipy.io import loadmat` raise ImportError
+    with pytest.raises(DataUnavailableError, match="pip install scipy"):
+        load_splits("svhn", root=tmp_path)
+
+
+def test_fetch_keeps_no_partial_file_when_progress_raises(tmp_path: Path) -> None:
+    source = tmp_path / "src.bin"
+    source.write_bytes(b"\1" * (3 << 20))
+
+    class Stop(Exception):
+        pass
+
+    def progress(done: int, total: int) -> None:
+        raise Stop
+
+    dest = tmp_path / "out" / "file.bin"
+    with pytest.raises(Stop):
+        formats.fetch([source.as_uri()], dest, None, progress=progress)
+    assert not dest.exists() and not dest.with_name("file.bin.part").exists()

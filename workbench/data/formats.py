@@ -92,7 +92,11 @@ def read_idx(path: Path) -> np.ndarray:
 
 def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """SVHN `*_32x32.mat`: (uint8 [N,3,32,32], int64 [N]) with label 10 mapped to 0 (as torchvision)."""
-    from scipy.io import loadmat
+    try:
+        from scipy.io import loadmat
+    except ImportError:
+        raise DataUnavailableError(
+            f"Reading SVHN ({path.name}) needs SciPy, which is not installed; run `pip install scipy`.") from None
 
     mat = loadmat(str(path))
     data = np.ascontiguousarray(np.transpose(mat["X"], (3, 2, 0, 1)).astype(np.uint8))
@@ -169,6 +173,9 @@ def fetch(urls: Sequence[str], dest: Path, md5: str | None, *, progress: BytePro
         except (urllib.error.URLError, OSError, ValueError) as exc:
             part.unlink(missing_ok=True)
             errors.append(f"{url}: {getattr(exc, 'reason', exc)}")
+        except BaseException:  # e.g. a stop raised from the progress callback: keep no partial file
+            part.unlink(missing_ok=True)
+            raise
     raise DataUnavailableError(
         f"Could not download {what or dest.name} ({'; '.join(errors)}); check the internet connection "
         f"or put the file at {dest} yourself.")

@@ -220,6 +220,8 @@ class TorchvisionBackend:
             self.download(spec, root, progress, None, split)
         try:
             train, val, classes = _read(spec, root, split)
+        except DataUnavailableError:  # already says what to do (e.g. install SciPy for SVHN)
+            raise
         except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError) as exc:
             raise DataUnavailableError(f"{spec.title} files under {root} could not be read ({exc}); "
                                        "delete them and download again.") from exc

@@ -96,7 +96,7 @@ def cmd_train(args: argparse.Namespace, print_json_line: Callable[[Any], None]) 
     from workbench.cli import parse_assignments
     from workbench.training.console import ConsoleProgress
     from workbench.training.control import TrainControl
-    from workbench.training.job import run_training
+    from workbench.training.job import StoppedBeforeStartError, run_training
     from workbench.training.config import TrainJob
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
@@ -122,6 +122,9 @@ def cmd_train(args: argparse.Namespace, print_json_line: Callable[[Any], None]) 
         previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         result = run_training(job, callbacks, control)
+    except StoppedBeforeStartError as exc:  # Ctrl-C while loading/downloading: nothing to save, no run made
+        sys.stderr.write(f"workbench: {exc}\n")
+        return 130
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)

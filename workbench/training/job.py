@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from workbench.errors import WorkbenchError
+from workbench.errors import InvalidOptionError, UnknownNameError, WorkbenchError
 from workbench.training import checkpoint as ckpt
 from workbench.training.callbacks import Callback
 from workbench.training.config import TrainConfig, TrainJob
@@ -26,6 +26,20 @@ ProgressFn = Callable[[str, float], None]
 
 class RunCompletedError(WorkbenchError):
     """Resume was asked for a run that already finished all its epochs."""
+
+
+class ModelOutOfMemoryError(WorkbenchError):
+    """The model itself does not fit on the chosen device (raised before any run is created)."""
+
+
+class StoppedBeforeStartError(WorkbenchError):
+    """A stop (Ctrl-C) arrived while data was loading or the model was built; no run was created."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or a RuntimeError saying "out of memory" (MPS, older back ends)."""
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
 @dataclass
@@ -65,7 +79,8 @@ class _StoreLogger(Callback):
                               best_metrics={"epoch": e.epoch, **values} if e.is_best else None)
 
 
-def _plan(job: TrainJob, store: Any, progress: ProgressFn | None) -> tuple[_Plan, Any]:
+def _plan(job: TrainJob, store: Any, progress: ProgressFn | None,
+          control: TrainControl | None = None) -> tuple[_Plan, Any]:
     from workbench.data import get_dataset, load_splits
     from workbench.models import get_spec, resolve_options
 
@@ -94,7 +109,13 @@ def _plan(job: TrainJob, store: Any, progress: ProgressFn | None) -> tuple[_Plan
     get_dataset(dataset)
     if progress:
         progress(f"Loading {dataset}", 0.0)
-    fetch = (lambda done, total: progress(f"Loading {dataset}", done / total if total else 0.0)) if progress else None
+
+    def fetch(done: int, total: int) -> None:
+        if control is not None and control.stopped:  # Ctrl-C during a download: abort it promptly
+            raise StoppedBeforeStartError("Stopped while loading the data; no run was created.")
+        if progress:
+            progress(f"Loading {dataset}", done / total if total else 0.0)
+
     splits = load_splits(dataset, root=data_root, download=job.download, seed=config.seed,
                          val_fraction=config.val_fraction, progress=fetch)
     if input_override is not None:
@@ -103,7 +124,13 @@ def _plan(job: TrainJob, store: Any, progress: ProgressFn | None) -> tuple[_Plan
         natural = spec.natural_input_for(options)
         side = config.image_size
         input_shape = (natural[0], side, side) if side else tuple(natural)
+    if control is not None and control.stopped:
+        raise StoppedBeforeStartError("Stopped while loading the data; no run was created.")
     num_classes = classes_override or splits.num_classes
+    if num_classes < splits.num_classes:
+        raise InvalidOptionError(
+            f"--classes {num_classes} is smaller than the {splits.num_classes} classes of {dataset}; "
+            f"use at least {splits.num_classes} (or leave --classes out).")
     plan = _Plan(arch=arch, dataset=dataset, options=options, config=config, device=device, precision=precision,
                  data_root=data_root, input_shape=input_shape, num_classes=num_classes,  # type: ignore[arg-type]
                  resume_state=resume_state)
@@ -152,6 +179,19 @@ def _make_loaders(plan: _Plan, splits: Any, generator: torch.Generator) -> tuple
     return train, val
 
 
+def _existing_store(job: TrainJob) -> Any:
+    """The store of a run to resume; an absent workspace database means an unknown run (nothing is created)."""
+    from workbench.paths import default_workspace
+    from workbench.runs import RunStore
+    from workbench.runs.store import DB_NAME
+
+    workspace = Path(job.workspace).expanduser() if job.workspace is not None else default_workspace()
+    if not (workspace / DB_NAME).exists():
+        raise UnknownNameError(f"No run {job.resume_run_id!r} in workspace {workspace} (it holds no runs); "
+                               "check --workspace, or run `workbench runs` to list them.")
+    return RunStore(workspace)
+
+
 def run_training(job: TrainJob, callbacks: Sequence[Callback] = (), control: TrainControl | None = None,
                  progress: ProgressFn | None = None) -> FitResult:
     """Train (or resume) a run end to end; see docs/ARCHITECTURE.md.
@@ -163,18 +203,33 @@ def run_training(job: TrainJob, callbacks: Sequence[Callback] = (), control: Tra
     from workbench.runs import RunStore
 
     control = control or TrainControl()
-    store = RunStore(job.workspace)
-    plan, splits = _plan(job, store, progress)
+    if job.resume_run_id:
+        store = _existing_store(job)
+        plan, splits = _plan(job, store, progress, control)
+    else:  # validate everything first: bad input must not create the workspace or its database
+        plan, splits = _plan(job, None, progress, control)
+        store = None
     cfg = plan.config
     with _determinism(cfg, plan.device):
         if progress:
             progress(f"Building {plan.arch}", 0.0)
         _seed_everything(cfg.seed)
-        model = build_model(plan.arch, num_classes=plan.num_classes, input_shape=plan.input_shape,
-                            options=plan.options, device=plan.device)
+        try:
+            model = build_model(plan.arch, num_classes=plan.num_classes, input_shape=plan.input_shape,
+                                options=plan.options, device=plan.device)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise ModelOutOfMemoryError(
+                f"Out of memory building {plan.arch} on {device_label(plan.device)}; choose a smaller "
+                "architecture or input size, or use --device cpu.") from None
         generator = torch.Generator().manual_seed(cfg.seed)
         train_loader, val_loader = _make_loaders(plan, splits, generator)
         label = device_label(plan.device)
+        if control.stopped:
+            raise StoppedBeforeStartError("Stopped before training started; no run was created.")
+        if store is None:
+            store = RunStore(job.workspace)
         if plan.resume_state is not None:
             run_id = str(job.resume_run_id)
             store.claim_run(run_id)
