@@ -6,26 +6,18 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer, Signal, Slot
-from PySide6.QtWidgets import (QFrame, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+                               QVBoxLayout, QWidget)
 
 from workbench.ui.dataset_picker import DatasetPicker
 from workbench.ui.plots import LivePlots
+from workbench.ui.run_progress import RunProgress
 from workbench.ui.runs_panel import RunsPanel
-from workbench.ui.training_settings import SettingsForm
+from workbench.ui.training_settings import SettingsForm, available_devices
 from workbench.ui.training_worker import TrainingRunner
 
 FAILED = ("failed", "diverged", "error")
-NO_ETA = "ETA –"
 READY = "Ready."
-
-
-def _eta(seconds: Any) -> str:
-    try:
-        s = max(0, int(float(seconds)))
-    except (TypeError, ValueError):
-        return ""
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def _number(value: Any) -> float | None:
@@ -33,17 +25,6 @@ def _number(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-def available_devices() -> list[str]:
-    """"auto", "cpu" and whatever torch reports (cuda:N, mps)."""
-    import torch
-
-    devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        devices.append("mps")
-    return devices
 
 
 class TrainingPanel(QWidget):
@@ -81,13 +62,10 @@ class TrainingPanel(QWidget):
         self.pauseButton.setCheckable(True)
         self.stopButton = QPushButton("Stop")
         self.stopButton.setObjectName("stopButton")
-        self.epochProgress = QProgressBar()
-        self.epochProgress.setObjectName("epochProgress")
-        self.epochProgress.setFormat("epoch %v / %m")
-        self.batchProgress = QProgressBar()
-        self.batchProgress.setObjectName("batchProgress")
-        self.etaLabel = QLabel(NO_ETA)
-        self.etaLabel.setObjectName("etaLabel")
+        self.progress = RunProgress()
+        self.epochProgress = self.progress.epochProgress
+        self.batchProgress = self.progress.batchProgress
+        self.etaLabel = self.progress.etaLabel
         self.statusLabel = QLabel(READY)
         self.statusLabel.setObjectName("trainingStatus")
         self.statusLabel.setWordWrap(True)
@@ -109,14 +87,10 @@ class TrainingPanel(QWidget):
         buttons = QHBoxLayout()
         for button in (self.trainButton, self.pauseButton, self.stopButton):
             buttons.addWidget(button)
-        progress = QHBoxLayout()
-        progress.addWidget(self.batchProgress, 1)
-        progress.addWidget(self.etaLabel)
         layout = QVBoxLayout(self)
         layout.addWidget(self.settingsScroll, 1)
         layout.addLayout(buttons)
-        layout.addWidget(self.epochProgress)
-        layout.addLayout(progress)
+        layout.addWidget(self.progress)
         layout.addWidget(self.statusLabel)
         self._idle_progress()
 
@@ -258,11 +232,7 @@ class TrainingPanel(QWidget):
     def _launch(self, job: Any) -> None:
         self._result, self._failure_shown, self._run_id = None, False, None
         self.plots.reset()
-        self.epochProgress.setRange(0, max(1, job.config.epochs))
-        self.epochProgress.setValue(0)
-        self.batchProgress.setRange(0, 1)
-        self.batchProgress.setValue(0)
-        self.etaLabel.setText(NO_ETA)
+        self.progress.start(job.config.epochs)
         self.pauseButton.setChecked(False)
         self._set_status("Preparing data and model…")
         self.runner.start(job)
@@ -307,13 +277,7 @@ class TrainingPanel(QWidget):
         if self.is_training():
             return
         values = self.settings.raw_values_safe() if self.settings.is_built() else {}
-        epochs, batches = values.get("epochs"), values.get("max_batches")
-        self.epochProgress.setRange(0, epochs if isinstance(epochs, int) and epochs > 0 else 1)
-        self.epochProgress.setValue(0)
-        known = isinstance(batches, int) and batches > 0
-        self.batchProgress.setRange(0, batches if known else 1)
-        self.batchProgress.setValue(0)
-        self.batchProgress.setFormat("batch %v / %m" if known else "batch –")
+        self.progress.idle(values.get("epochs"), values.get("max_batches"))
 
     @Slot()
     def _on_settings_changed(self) -> None:
@@ -358,10 +322,8 @@ class TrainingPanel(QWidget):
     def _on_fit_start(self, info: dict) -> None:
         self._run_id = str(info.get("run_id", ""))
         self._device = str(info.get("device", ""))
-        self.epochProgress.setRange(0, max(1, int(info.get("epochs", 1))))
-        self.epochProgress.setValue(int(info.get("start_epoch", 0)))
-        self.batchProgress.setRange(0, max(1, int(info.get("batches_per_epoch", 1))))
-        self.batchProgress.setFormat("batch %v / %m")
+        self.progress.start(int(info.get("epochs", 1)), int(info.get("start_epoch", 0)),
+                            int(info.get("batches_per_epoch", 1)))
         self.plots.start_run(int(info.get("epochs", 1)))
         self.deviceChanged.emit(self._device)
         self.runs_panel.active_run_id = self._run_id
@@ -373,11 +335,7 @@ class TrainingPanel(QWidget):
     @Slot(dict)
     def _on_step(self, m: dict) -> None:
         self.plots.add_step(m)
-        batches = max(1, int(m.get("batches", 1)))
-        if self.batchProgress.maximum() != batches:
-            self.batchProgress.setRange(0, batches)
-        self.batchProgress.setValue(min(batches, int(m.get("batch", 0))))
-        self.etaLabel.setText(f"ETA {_eta(m.get('eta_seconds'))}")
+        self.progress.step(int(m.get("batch", 0)), int(m.get("batches", 1)), m.get("eta_seconds"))
         ips = _number(m.get("images_per_second"))
         if ips is not None:
             self.throughputChanged.emit(ips)
@@ -385,8 +343,7 @@ class TrainingPanel(QWidget):
     @Slot(dict)
     def _on_epoch(self, m: dict) -> None:
         self.plots.add_epoch(m)
-        self.batchProgress.setValue(self.batchProgress.maximum())  # the engine may skip the last step event
-        self.epochProgress.setValue(min(self.epochProgress.maximum(), int(m.get("epoch", 0))))
+        self.progress.epoch_done(int(m.get("epoch", 0)))
         self._set_status(f"Epoch {m.get('epoch')}/{m.get('epochs')}: val accuracy "
                          f"{100 * float(m.get('val_accuracy') or 0):.2f} %, "
                          f"{float(m.get('images_per_second') or 0):,.0f} img/s")
@@ -421,7 +378,7 @@ class TrainingPanel(QWidget):
         self.runs_panel.active_run_id = None
         self.pauseButton.setChecked(False)
         self.pauseButton.setText("Pause")
-        self.etaLabel.setText(NO_ETA)
+        self.progress.ended()
         self.plots.end_run()
         self.runs_panel.refresh()
         self.picker.refresh()

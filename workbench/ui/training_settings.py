@@ -23,6 +23,17 @@ INVALID_STYLE = "background-color: rgba(220, 50, 50, 90);"
 _LABELS = {"lr": "Learning rate", "amp": "Mixed precision (AMP)", "max_batches": "Max batches / epoch"}
 
 
+def available_devices() -> list[str]:
+    """"auto", "cpu" and whatever torch reports (cuda:N, mps)."""
+    import torch
+
+    devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
+
+
 def _object_name(field: str) -> str:
     return "epochsSpin" if field == "epochs" else f"{field}Edit"
 
