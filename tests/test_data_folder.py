@@ -91,3 +91,25 @@ def test_folder_without_readable_images(tmp_path: Path) -> None:
     (tmp_path / "a" / "bad.png").write_bytes(b"nope")
     with pytest.raises(DataUnavailableError, match="No readable images"):
         load_splits("imagefolder", root=tmp_path)
+
+
+def test_streaming_skips_and_counts_cut_off_images(tmp_path: Path) -> None:
+    _write_tree(tmp_path, per_class=4)
+    whole_png = (tmp_path / "red" / "img3.png").read_bytes()
+    (tmp_path / "red" / "cut.png").write_bytes(whole_png[: len(whole_png) // 2])   # header fine, body cut off
+    arr = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(tmp_path / "green" / "whole.jpg", quality=90)
+    jpg = (tmp_path / "green" / "whole.jpg").read_bytes()
+    (tmp_path / "blue" / "cut.jpg").write_bytes(jpg[: len(jpg) * 2 // 3])
+    s = load_splits("imagefolder", root=tmp_path, val_fraction=0.25, options={"memory_budget": 1000})
+    assert isinstance(s.train, StreamingImages)
+    assert s.skipped == 2 and len(s.train) + len(s.val) == 13
+    names = {p.name for p in s.train.files + s.val.files}
+    assert "cut.png" not in names and "cut.jpg" not in names and "whole.jpg" in names
+    # A file that breaks after the scan is dropped from its batch, never turned into a black image.
+    s.train.files[0].write_bytes(b"gone")
+    loader = make_loader(s.train, batch_size=64, device="cpu", train=False, image_size=(20, 24), channels=3,
+                         mean=s.spec.mean, std=s.spec.std, generator=torch.Generator().manual_seed(0),
+                         num_workers=0)
+    xs = [x for x, _ in loader]
+    assert sum(x.shape[0] for x in xs) == len(s.train) - 1

@@ -78,15 +78,33 @@ def _scan(tree: Path, classes: list[str]) -> tuple[list[Path], list[int], int]:
     return files, labels, unknown
 
 
-def _header(path: Path) -> tuple[tuple[int, int], str] | None:
-    """((H, W), mode) from the image header, or None when PIL cannot identify the file."""
+def _header(path: Path, check_body: bool = False) -> tuple[tuple[int, int], str] | None:
+    """((H, W), mode) from the image header, or None when PIL cannot identify the file.
+
+    `check_body` (streaming folders, which are not decoded up front) also rejects cut-off files without
+    decoding them: PIL's verify() (PNG: every chunk and its CRC) and, for JPEG, the end-of-image marker.
+    """
     from PIL import Image
 
     try:
         with Image.open(path) as im:
-            return (im.size[1], im.size[0]), im.mode
+            header = (im.size[1], im.size[0]), im.mode
+            kind = im.format
+            if check_body:
+                im.verify()
+        if check_body and kind == "JPEG" and not _jpeg_complete(path):
+            return None
+        return header
     except Exception:  # noqa: BLE001 - any unreadable file is skipped, whatever PIL raises
         return None
+
+
+def _jpeg_complete(path: Path) -> bool:
+    """A whole JPEG ends with the EOI marker FF D9 (some writers pad after it, so look at the tail)."""
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - 1024))
+        return b"\xff\xd9" in f.read()
 
 
 def decode(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray | None:
@@ -117,12 +135,12 @@ class FolderStream(StreamingImages):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | None:
+        """The image and its label, or None for a file that cannot be decoded (the loader drops it)."""
         arr = decode(self.files[index], self.mode, self.size)
-        if arr is None:
-            # A file that broke after the scan: a black image keeps the batch shape; never crash.
-            log.warning("could not decode %s; using a blank image", self.files[index])
-            arr = np.zeros((self.channels, *self.size), dtype=np.uint8)
+        if arr is None:  # broke after the scan: dropped from its batch (never a made-up black image)
+            log.warning("could not decode %s; skipping it", self.files[index])
+            return None
         return torch.from_numpy(arr), self.labels[index]
 
 
@@ -232,7 +250,16 @@ class FolderBackend:
         budget = int(options.get("memory_budget", DEFAULT_MEMORY_BUDGET))
         streaming = bool(options.get("streaming", total * channels * size[0] * size[1] > budget))
         mean, std = (IMAGEFOLDER.mean, IMAGEFOLDER.std) if channels == 3 else ((0.449,), (0.226,))
-        if streaming:
+        if streaming:  # not decoded up front: find cut-off files now (cheaply), skip and count them
+            with ThreadPoolExecutor(4) as pool:
+                whole = list(pool.map(lambda f: _header(f, check_body=True) is not None, files + vfiles))
+            skipped += whole.count(False)
+            keep_t, keep_v = whole[: len(files)], whole[len(files):]
+            files, labels = [f for f, k in zip(files, keep_t) if k], [y for y, k in zip(labels, keep_t) if k]
+            vfiles, vlabels = [f for f, k in zip(vfiles, keep_v) if k], [y for y, k in zip(vlabels, keep_v) if k]
+            if not files:
+                raise DataUnavailableError(f"None of the images under {train_tree} are complete; "
+                                           "check that they are valid image files.")
             train: Any = FolderStream(files, labels, mode, size)
             val: Any = FolderStream(vfiles, vlabels, mode, size)
         else:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, RandomSampler, SequentialSampler, default_collate
 
 from workbench.data.sources import ImageSource, InMemoryImages
 from workbench.errors import InvalidOptionError
@@ -201,14 +202,24 @@ class BatchLoader:
             else SequentialSampler(self.source)
         loader = DataLoader(self.source, batch_size=self.batch_size, sampler=sampler, drop_last=self.drop_last,
                             num_workers=self.num_workers, generator=self.generator,
-                            pin_memory=self.device.type == "cuda", persistent_workers=False)
-        for b, (x, y) in enumerate(loader):
+                            pin_memory=self.device.type == "cuda", persistent_workers=False,
+                            collate_fn=_collate_readable)
+        for b, batch in enumerate(loader):
             if b >= len(self):
                 break
+            if batch is None:  # every image of this batch became unreadable after the scan
+                continue
+            x, y = batch
             draws = self.augment.draws(x.shape[0], self.generator) if self.train else {}
             x = x.to(self.device, non_blocking=True)
             draws = {k: v.to(self.device, non_blocking=True) for k, v in draws.items()}
             yield self.augment(x, draws), torch.as_tensor(y, dtype=torch.int64).to(self.device, non_blocking=True)
+
+
+def _collate_readable(samples: list[Any]) -> Any:
+    """default_collate over the samples a streaming source could decode (it gives None for the others)."""
+    kept = [s for s in samples if s is not None]
+    return default_collate(kept) if kept else None
 
 
 def _source_shape(source: ImageSource) -> tuple[int, tuple[int, int]]:
