@@ -162,3 +162,20 @@ def test_ctrl_c_while_loading_exits_130_without_a_run(tmp_path: Path, capsys: py
     rc, out, err = _run([*FAST, "--workspace", str(tmp_path / "ws"), "--json"], capsys)
     assert rc == 130 and "no run was created" in err and "Traceback" not in err
     assert not (tmp_path / "ws").exists()
+
+
+def test_skipped_files_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    from PIL import Image
+
+    for k, cls in enumerate(("a", "b")):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(np.full((8, 8, 3), 40 * k + i, np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    (tmp_path / "imgs" / "a" / "bad.png").write_bytes(b"not an image")
+    rc, out, err = _run(["--arch", "lenet", "--dataset", "imagefolder", "--data-root", str(tmp_path / "imgs"),
+                         "--device", "cpu", "--epochs", "1", "--image-size", "32", "--workspace", str(tmp_path / "ws"),
+                         "--json"], capsys)
+    assert rc == 0, err
+    assert "1 unreadable file(s) skipped" in err
+    assert json.loads(out.strip().splitlines()[-1])["skipped"] == 1

@@ -94,7 +94,9 @@ def _finite(value: Any) -> Any:
 def cmd_train(args: argparse.Namespace, print_json_line: Callable[[Any], None]) -> int:
     """Run `workbench train`; returns 0 completed, 1 failed/diverged, 130 stopped (Ctrl-C)."""
     from workbench.cli import parse_assignments
+    from workbench.training.callbacks import Callback
     from workbench.training.console import ConsoleProgress
+    from workbench.training.events import FitStart
     from workbench.training.control import TrainControl
     from workbench.training.job import StoppedBeforeStartError, run_training
     from workbench.training.config import TrainJob
@@ -112,7 +114,13 @@ def cmd_train(args: argparse.Namespace, print_json_line: Callable[[Any], None]) 
         workspace=Path(args.workspace).expanduser() if args.workspace else None, name=args.name,
         resume_run_id=args.resume, input_override=_parse_input(args.input), num_classes_override=args.classes)
     control = TrainControl()
-    callbacks = [] if args.quiet else [ConsoleProgress(sys.stderr)]
+    started: list[FitStart] = []
+
+    class _FitInfo(Callback):
+        def on_fit_start(self, e: FitStart) -> None:
+            started.append(e)
+
+    callbacks: list[Callback] = [_FitInfo()] + ([] if args.quiet else [ConsoleProgress(sys.stderr)])
     previous = None
     if threading.current_thread() is threading.main_thread():
         def on_sigint(signum: int, frame: Any) -> None:
@@ -132,7 +140,9 @@ def cmd_train(args: argparse.Namespace, print_json_line: Callable[[Any], None]) 
         keys = ("run_id", "status", "epochs_completed", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
                 "best_val_accuracy", "images_per_second", "device", "message", "checkpoint")
         data = result.to_dict()
-        print_json_line({k: _finite(data[k]) for k in keys})
+        line = {k: _finite(data[k]) for k in keys}
+        line["skipped"] = started[0].skipped if started else 0  # unreadable image files left out
+        print_json_line(line)
     else:
         acc = "n/a" if result.val_accuracy is None else f"{100 * result.val_accuracy:.2f}%"
         sys.stdout.write(f"{result.run_id} {result.status} epochs {result.epochs_completed} val accuracy {acc}\n")

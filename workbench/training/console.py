@@ -50,7 +50,9 @@ class ConsoleProgress(Callback):
 
     def on_fit_start(self, e: FitStart) -> None:
         start = f", resuming at epoch {e.start_epoch + 1}" if e.start_epoch else ""
-        self._write(f"run {e.run_id}: {e.arch} on {e.dataset} ({e.train_size} train / {e.val_size} val images, "
+        skipped = f", {e.skipped} unreadable file(s) skipped" if e.skipped else ""
+        self._write(f"run {e.run_id}: {e.arch} on {e.dataset} ({e.train_size} train / {e.val_size} val images"
+                    f"{skipped}, "
                     f"{e.num_classes} classes), {e.epochs} epochs of {e.batches_per_epoch} batches on {e.device}, "
                     f"amp {e.amp}{start}\n")
 

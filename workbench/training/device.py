@@ -81,6 +81,12 @@ def resolve_precision(config: TrainConfig, device: torch.device) -> Precision:
     return Precision(amp=amp, channels_last=channels_last)
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or a RuntimeError saying "out of memory" (MPS, older back ends)."""
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
 def device_label(device: torch.device) -> str:
     """Human-readable device, e.g. 'cuda:0 (NVIDIA H100)' or 'cpu'."""
     if device.type == "cuda":

@@ -24,6 +24,7 @@ class FitStart:
     amp: str                         # "off" | "bf16" | "fp16"
     channels_last: bool
     config: dict[str, Any] = field(default_factory=dict)
+    skipped: int = 0                 # unreadable / unlabeled image files left out of the data set
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,13 @@ from workbench.training import checkpoint as ckpt
 from workbench.training.callbacks import Callback
 from workbench.training.config import TrainConfig, TrainJob
 from workbench.training.control import TrainControl
-from workbench.training.device import Precision, device_label, resolve_device, resolve_precision
+from workbench.training.device import (
+    Precision,
+    device_label,
+    is_out_of_memory,
+    resolve_device,
+    resolve_precision,
+)
 from workbench.training.events import EpochMetrics, FitResult, StepMetrics
 from workbench.training.trainer import Trainer
 
@@ -36,10 +42,6 @@ class StoppedBeforeStartError(WorkbenchError):
     """A stop (Ctrl-C) arrived while data was loading or the model was built; no run was created."""
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA's OutOfMemoryError, or a RuntimeError saying "out of memory" (MPS, older back ends)."""
-    return isinstance(exc, torch.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
 @dataclass
@@ -174,7 +176,8 @@ def _make_loaders(plan: _Plan, splits: Any, generator: torch.Generator) -> tuple
                   channels_last=plan.precision.channels_last)
     train = make_loader(splits.train, batch_size=cfg.batch_size, train=True, crop_padding=crop, hflip=hflip,
                         generator=generator, max_batches=cfg.max_batches, **common)
-    val = make_loader(splits.val, batch_size=max(cfg.batch_size, 256), train=False,
+    # Validation uses the training batch size, so "try a smaller batch size" also fixes an OOM there.
+    val = make_loader(splits.val, batch_size=cfg.batch_size, train=False,
                       generator=torch.Generator().manual_seed(cfg.seed), **common)
     return train, val
 
@@ -258,7 +261,8 @@ def run_training(job: TrainJob, callbacks: Sequence[Callback] = (), control: Tra
                 val_loader=val_loader, callbacks=[logger, *callbacks], control=control, run_id=run_id,
                 generator=generator, checkpoint_fn=save, device_name=label,
                 fit_info={"arch": plan.arch, "dataset": plan.dataset, "num_classes": plan.num_classes,
-                          "train_size": len(splits.train), "val_size": len(splits.val)})
+                          "train_size": len(splits.train), "val_size": len(splits.val),
+                          "skipped": int(getattr(splits, "skipped", 0) or 0)})
             if plan.resume_state is not None:
                 trainer.load_state_dict(plan.resume_state)
                 ckpt.unpack_rng_state(plan.resume_state["rng"])

@@ -15,7 +15,7 @@ from workbench.models import split_outputs
 from workbench.training.callbacks import Callback, CallbackList
 from workbench.training.config import TrainConfig
 from workbench.training.control import TrainControl
-from workbench.training.device import Precision
+from workbench.training.device import Precision, is_out_of_memory
 from workbench.training.events import EpochMetrics, FitResult, FitStart, StepMetrics
 from workbench.training.optim import build_optimizer, build_scheduler
 
@@ -27,6 +27,10 @@ CheckpointFn = Callable[[str, dict[str, Any]], str | None]   # (kind "last"|"bes
 
 class Diverged(Exception):
     """The training loss stopped being finite."""
+
+
+class _ValidationStopped(Exception):
+    """A stop request arrived while validating (the epoch's training part is complete)."""
 
 
 class Trainer:
@@ -78,7 +82,8 @@ class Trainer:
         self.train_seconds = 0.0       # training-loop time over all epochs (excludes validation)
         self.train_images = 0
         self.last: dict[str, float] = {}
-        self._partial = {"loss_sum": 0.0, "correct": 0.0, "batches": 0, "seen": 0, "seconds": 0.0}
+        self._partial = {"loss_sum": 0.0, "correct": 0.0, "batches": 0, "seen": 0, "seconds": 0.0, "untimed": 0}
+        self._warm = False             # True after this process's first step (torch.compile warm-up)
         self._epoch_gen_state: torch.Tensor | None = None
         self.last_checkpoint: str | None = None
 
@@ -137,7 +142,8 @@ class Trainer:
             start_epoch=self.epoch, batches_per_epoch=self.batches_per_epoch,
             train_size=int(self.fit_info.get("train_size", 0)), val_size=int(self.fit_info.get("val_size", 0)),
             num_classes=int(self.fit_info.get("num_classes", 0)), amp=self.precision.amp,
-            channels_last=self.precision.channels_last, config=cfg.to_dict()))
+            channels_last=self.precision.channels_last, config=cfg.to_dict(),
+            skipped=int(self.fit_info.get("skipped", 0))))
         status, message, checkpoint = "completed", "", None
         try:
             while self.epoch < cfg.epochs:
@@ -146,29 +152,35 @@ class Trainer:
                 if not self._train_epoch():
                     break
                 stop_early = self._end_epoch()
+                if stop_early is None:  # stopped during validation: resume re-runs it
+                    break
                 if stop_early:
                     message = (f"Early stopping: no better validation accuracy for "
                                f"{cfg.early_stopping} epoch(s).")
                     break
             if self.control.stopped and self.epoch < cfg.epochs:
                 status = "stopped"
-                message = f"Stopped by request in epoch {self.epoch + 1} after {self.batch} batch(es)."
+                where = ("during validation" if self.batch >= self.batches_per_epoch
+                         else f"after {self.batch} batch(es)")
+                message = f"Stopped by request in epoch {self.epoch + 1} {where}."
                 checkpoint = self._save("last")
             elif not message:
                 message = f"Completed {self.epoch} epoch(s)."
         except Diverged as exc:
             status, message = "diverged", str(exc)
-        except torch.OutOfMemoryError:
-            status = "failed"
-            message = (f"Out of memory on {self.device_name} at batch size {cfg.batch_size}; "
-                       f"try a smaller batch size (e.g. --batch-size {max(1, cfg.batch_size // 2)}).")
-            self.callbacks.on_exception(message, traceback.format_exc())
         except Exception as exc:  # a failed run is reported, not raised (the GUI thread must not die)
-            status, message = "failed", f"Training failed: {type(exc).__name__}: {exc}"
+            status, message = "failed", self._failure_message(exc)
             self.callbacks.on_exception(message, traceback.format_exc())
         result = self._result(status, message, checkpoint or self.last_checkpoint)
         self.callbacks.on_fit_end(result)
         return result
+
+    def _failure_message(self, exc: Exception) -> str:
+        cfg = self.config
+        if is_out_of_memory(exc):  # CUDA's OutOfMemoryError, or MPS's RuntimeError "... out of memory ..."
+            return (f"Out of memory on {self.device_name} at batch size {cfg.batch_size}; "
+                    f"try a smaller batch size (e.g. --batch-size {max(1, cfg.batch_size // 2)}).")
+        return f"Training failed: {type(exc).__name__}: {exc}"
 
     def _result(self, status: str, message: str, checkpoint: str | None) -> FitResult:
         last = self.last
@@ -197,20 +209,26 @@ class Trainer:
             self._epoch_gen_state = self.generator.get_state()
         skip, p = self.batch, self._partial
         if not skip:
-            p.update(loss_sum=0.0, correct=0.0, batches=0, seen=0, seconds=0.0)
+            p.update(loss_sum=0.0, correct=0.0, batches=0, seen=0, seconds=0.0, untimed=0)
+        p.setdefault("untimed", 0)
         loss_sum = torch.zeros((), device=dev)
         correct = torch.zeros((), device=dev, dtype=torch.long)
         batches, seen = p["batches"], p["seen"]
         seen0 = seen
         bpe = self.batches_per_epoch
         cl = self.precision.channels_last
-        clock = time.perf_counter()
-        elapsed, last_emit = p["seconds"], clock
+        # The clock starts once the first batch to train is in hand: loader set-up (building the device
+        # store) and replayed batches of a mid-epoch resume are not training time.
+        clock: float | None = None
+        elapsed, last_emit = p["seconds"], time.perf_counter()
+        untimed0 = p["untimed"]
         for i, (x, y) in enumerate(self.train_loader):
             if i >= bpe:
                 break
             if i < skip:  # resuming mid-epoch: replay the data stream (same RNG draws) without training
                 continue
+            if clock is None:
+                clock = last_emit = time.perf_counter()
             if control.stopped:  # drawn but not trained: this batch is replayed on resume
                 break
             if control.paused:
@@ -246,6 +264,12 @@ class Trainer:
             batches += 1
             seen += y.shape[0]
             self.batch = i + 1
+            if not self._warm:
+                self._warm = True
+                if cfg.compile and bpe - skip > 1:  # leave torch.compile's one-off warm-up out of img/s
+                    loss_sum.sum().item()  # synchronise so the warm-up is really over
+                    clock = last_emit = time.perf_counter()
+                    p["untimed"] += y.shape[0]
             now = time.perf_counter()
             if control.stopped or now - last_emit >= STEP_EMIT_INTERVAL:
                 last_emit = now
@@ -256,9 +280,10 @@ class Trainer:
                     break
                 self._emit_step(p, bpe)
         now = time.perf_counter()
-        self._fold(p, loss_sum, correct, batches, seen, elapsed + now - clock)
-        self.train_seconds += now - clock
-        self.train_images += seen - seen0
+        start = now if clock is None else clock
+        self._fold(p, loss_sum, correct, batches, seen, elapsed + now - start)
+        self.train_seconds += now - start
+        self.train_images += seen - seen0 - (p["untimed"] - untimed0)
         return not control.stopped
 
     def _fold(self, p: dict[str, Any], loss_sum: torch.Tensor, correct: torch.Tensor, batches: int, seen: int,
@@ -280,19 +305,29 @@ class Trainer:
         self.callbacks.on_train_batch_end(StepMetrics(
             run_id=self.run_id, epoch=self.epoch + 1, step=self.step, batch=self.batch, batches=bpe,
             loss=p["loss_sum"] / max(1, p["batches"]), accuracy=p["correct"] / max(1, p["seen"]),
-            lr=float(self.optimizer.param_groups[0]["lr"]), images_per_second=p["seen"] / seconds,
+            lr=float(self.optimizer.param_groups[0]["lr"]),
+            images_per_second=(p["seen"] - p.get("untimed", 0)) / seconds,
             eta_seconds=remaining * per_batch, time=time.time()))
 
     @torch.inference_mode()
     def validate(self) -> tuple[float, float]:
-        """Mean loss and accuracy of the main output over the validation set (eval mode, no grad)."""
+        """Mean loss and accuracy of the main output over the validation set (eval mode, no grad).
+
+        Honours pause and stop between batches; a stop raises _ValidationStopped (handled by the loop).
+        """
         if self.val_loader is None:
             return float("nan"), float("nan")
         self.net.eval()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen = 0
+        control = self.control
         for x, y in self.val_loader:
+            if control.paused:
+                while not control.wait_while_paused(0.5):
+                    pass
+            if control.stopped:
+                raise _ValidationStopped
             if x.device != self.device:
                 x, y = x.to(self.device), y.to(self.device)
             if self.precision.channels_last and x.dim() == 4:
@@ -306,11 +341,15 @@ class Trainer:
             return float("nan"), float("nan")
         return float(loss_sum.item()) / seen, float(correct.item()) / seen
 
-    def _end_epoch(self) -> bool:
-        """Validate, record, checkpoint and notify; returns True when early stopping triggers."""
+    def _end_epoch(self) -> bool | None:
+        """Validate, record, checkpoint and notify; True when early stopping triggers, None when a stop
+        request interrupted validation (the position stays at the end of the epoch's training part)."""
         cfg, p = self.config, self._partial
         started = time.perf_counter()
-        val_loss, val_acc = self.validate()
+        try:
+            val_loss, val_acc = self.validate()
+        except _ValidationStopped:
+            return None
         train_loss = p["loss_sum"] / max(1, p["batches"])
         train_acc = p["correct"] / max(1, p["seen"])
         self.epoch += 1
@@ -321,7 +360,7 @@ class Trainer:
             self.epochs_without_improvement = 0
         else:
             self.epochs_without_improvement += 1
-        ips = p["seen"] / p["seconds"] if p["seconds"] > 0 else 0.0
+        ips = (p["seen"] - p.get("untimed", 0)) / p["seconds"] if p["seconds"] > 0 else 0.0
         lr = float(self.optimizer.param_groups[0]["lr"])
         self.last = {"train_loss": train_loss, "train_accuracy": train_acc, "val_loss": val_loss,
                      "val_accuracy": val_acc, "lr": lr, "images_per_second": ips}
