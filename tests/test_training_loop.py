@@ -95,15 +95,17 @@ class AuxNet(nn.Module):
         return self.main(x), self.a1(x), self.a2(x)
 
 
-def test_aux_losses_weighted_in_training_only() -> None:
+@pytest.mark.parametrize("aux_weight", [0.3, 0.5])
+def test_aux_losses_weighted_in_training_only(aux_weight: float) -> None:
     torch.manual_seed(0)
     model = AuxNet()
-    t = _trainer(model, TrainConfig(epochs=1, lr=1e-9, momentum=0.0, weight_decay=0.0), _batches(n=1))
+    cfg = TrainConfig(epochs=1, lr=1e-9, momentum=0.0, weight_decay=0.0, aux_weight=aux_weight)
+    t = _trainer(model, cfg, _batches(n=1))
     x, y = _batches(n=1)[0]
     ce = nn.functional.cross_entropy
     with torch.no_grad():
         m, a1, a2 = model(x)
-        expected = ce(m, y) + 0.3 * (ce(a1, y) + ce(a2, y))
+        expected = ce(m, y) + aux_weight * (ce(a1, y) + ce(a2, y))
         loss, main = t._forward_loss(x, y)
     assert torch.allclose(loss, expected) and torch.equal(main, m)
     val_loss, val_acc = t.validate()  # main output only, even though the model returns its aux heads
@@ -112,6 +114,35 @@ def test_aux_losses_weighted_in_training_only() -> None:
     result = t.fit()  # reported training loss is the optimised (weighted) loss
     assert result.train_loss == pytest.approx(expected.item(), rel=1e-4)
     assert not model.training  # validation ran in eval mode
+
+
+def test_real_googlenet_step_uses_weighted_aux_losses() -> None:
+    from workbench.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("googlenet", num_classes=3, input_shape=(3, 32, 32))
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(4, 3, 32, 32, generator=g), torch.tensor([0, 1, 2, 0])
+    cfg = TrainConfig(epochs=1, lr=0.01, aux_weight=0.5)
+    t = _trainer(model, cfg, [(x, y)], val=[(x, y)])
+    ce = nn.functional.cross_entropy
+    model.train()
+    torch.manual_seed(1)  # same dropout masks in both forward passes
+    with torch.no_grad():
+        main, aux1, aux2 = model(x)
+    torch.manual_seed(1)
+    loss, out = t._forward_loss(x, y)
+    assert torch.allclose(loss, ce(main, y) + 0.5 * (ce(aux1, y) + ce(aux2, y)), rtol=1e-5)
+    assert torch.allclose(out, main)
+    loss.backward()  # one real step: the aux heads get gradients
+    assert model.training and any(p.grad is not None and p.grad.abs().sum() > 0
+                                  for n, p in model.named_parameters() if "aux" in n)
+    val_loss, _ = t.validate()  # eval: the main output only
+    model.eval()
+    with torch.no_grad():
+        eval_out = model(x)
+    assert isinstance(eval_out, torch.Tensor)
+    assert val_loss == pytest.approx(ce(eval_out, y).item(), rel=1e-5)
 
 
 def test_step_metrics_are_rate_limited(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,6 +165,9 @@ def test_step_metrics_are_rate_limited(monkeypatch: pytest.MonkeyPatch) -> None:
     steps = rec.of(StepMetrics)
     assert len(steps) <= seconds / trainer_mod.STEP_EMIT_INTERVAL + 2
     assert len(steps) < 1500 / 5
+    epoch_seconds = rec.of(EpochMetrics)[0].epoch_seconds
+    if epoch_seconds > 1.0:  # and not throttled to a trickle: at least ~5 updates a second
+        assert len(steps) >= 5 * (epoch_seconds - 0.5)
     assert len(folds) == len(steps) + 1  # the device is synchronised only when emitting, plus epoch end
     assert all(a.step < b.step for a, b in zip(steps, steps[1:]))
 
