@@ -1,6 +1,6 @@
 """Render the real main window offscreen after a short training run and save docs/screenshot.png.
 
-    python scripts/screenshot.py [--out docs/screenshot.png] [--arch resnet18] [--tab curves|layers]
+    python scripts/screenshot.py [--out docs/screenshot.png] [--arch lenet] [--tab curves|layers]
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ def wait_for(signal: object, timeout_s: float) -> list:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(REPO / "docs" / "screenshot.png"))
-    parser.add_argument("--arch", default="resnet18")
+    parser.add_argument("--arch", default="lenet")
     parser.add_argument("--tab", choices=("curves", "layers"), default="curves")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
 
     from workbench.ui.app import make_application

@@ -116,7 +116,9 @@ def test_palette_change_recolours_plots_and_legends(plots: LivePlots, qtbot) -> 
     from PySide6.QtGui import QColor, QPalette
 
     legend = plots.lossPlot.getPlotItem().legend
-    assert legend.opts["brush"].color().alpha() < 255  # semi-transparent legend background
+    assert legend.opts["brush"].color().alpha() < 255
+    text = plots.palette().color(QPalette.ColorRole.WindowText).name()
+    assert all(f"color:{text}" in label.item.toHtml() for _s, label in legend.items)  # not pyqtgraph's grey  # semi-transparent legend background
     palette = QPalette(plots.palette())
     palette.setColor(QPalette.ColorRole.Base, QColor("#123456"))
     palette.setColor(QPalette.ColorRole.WindowText, QColor("#fedcba"))
@@ -124,7 +126,7 @@ def test_palette_change_recolours_plots_and_legends(plots: LivePlots, qtbot) -> 
     assert plots.lossPlot.backgroundBrush().color().name() == "#123456"
     assert plots.lossPlot.getPlotItem().getAxis("left").textPen().color().name() == "#fedcba"
     assert legend.opts["brush"].color().name() == "#123456" and legend.opts["brush"].color().alpha() < 255
-    assert legend.items[0][1].opts["color"] == "#fedcba"
+    assert all("color:#fedcba" in label.item.toHtml() for _s, label in legend.items)
 
 
 def test_non_finite_values_are_skipped(plots: LivePlots) -> None:

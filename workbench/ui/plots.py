@@ -166,6 +166,8 @@ class LivePlots(QWidget):
                 legend.setBrush(pg.mkBrush(legend_bg))
                 legend.setPen(pg.mkPen(fg, width=0.5))
                 legend.setLabelTextColor(fg)
+                for _sample, label in legend.items:  # setLabelTextColor does not re-render existing labels
+                    label.setText(label.text, color=fg)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
