@@ -117,3 +117,19 @@ def test_precision_auto_is_off_on_cpu_and_fp16_refused() -> None:
         assert p.amp in ("bf16", "fp16") and p.channels_last
         assert p.needs_scaler == (p.amp == "fp16")
     assert math.isfinite(TrainConfig().lr)
+
+
+@pytest.mark.parametrize("capability,expected", [((7, 5), "fp16"), ((6, 1), "fp16"), ((8, 0), "bf16"),
+                                                 ((9, 0), "bf16")])
+def test_auto_amp_uses_bf16_only_where_native(capability: tuple[int, int], expected: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[int] = []
+
+    def get_capability(index: int = 0) -> tuple[int, int]:
+        asked.append(index)
+        return capability if index == 1 else (9, 0)  # only the chosen device counts
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", get_capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)  # emulated
+    p = resolve_precision(TrainConfig(), torch.device("cuda:1"))
+    assert p.amp == expected and p.needs_scaler == (expected == "fp16") and asked == [1]

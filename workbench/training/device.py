@@ -66,12 +66,23 @@ class Precision:
         return torch.autocast(device_type=device.type, dtype=self.dtype)
 
 
+def cuda_native_bf16(device: torch.device) -> bool:
+    """True when this CUDA GPU computes in bf16 natively (compute capability 8.0+, Ampere and later).
+
+    torch.cuda.is_bf16_supported() also answers True for GPUs that only emulate bf16 (slowly), so the
+    capability of the chosen device itself decides.
+    """
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    major, _minor = torch.cuda.get_device_capability(index)
+    return major >= 8
+
+
 def resolve_precision(config: TrainConfig, device: torch.device) -> Precision:
-    """auto AMP: bf16 on CUDA where supported, else fp16 (with a GradScaler); off elsewhere."""
+    """auto AMP: bf16 on CUDA GPUs with native bf16, else fp16 (with a GradScaler); off elsewhere."""
     amp = config.amp
     if amp == "auto":
         if device.type == "cuda":
-            amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+            amp = "bf16" if cuda_native_bf16(device) else "fp16"
         else:
             amp = "off"
     elif amp == "fp16" and device.type == "cpu":
