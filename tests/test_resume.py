@@ -107,3 +107,19 @@ def test_resume_refuses_completed_and_unknown_runs(tmp_path: Path, straight: tup
         run_training(TrainJob(arch="", dataset="", workspace=ws0, resume_run_id=run0))
     with pytest.raises(UnknownNameError, match="No run"):
         run_training(TrainJob(arch="", dataset="", workspace=ws0, resume_run_id="20990101-000000-beef"))
+
+
+def test_resume_restores_the_global_rng_for_dropout(tmp_path: Path) -> None:
+    """AlexNet's dropout draws from the global RNG: without restoring it, the resumed run differs."""
+    cfg = CFG.replace(max_batches=3, batch_size=16, augment=False)
+    job = TrainJob(arch="alexnet", arch_options={"stem": "small", "hidden": 32, "dropout": 0.5}, dataset="digits",
+                   config=cfg, workspace=tmp_path / "a")
+    straight = run_training(job)
+    assert straight.status == "completed"
+    control = TrainControl()
+    first = run_training(TrainJob(**{**vars(job), "workspace": tmp_path / "b"}), [StopAt(control, epoch=1)], control)
+    assert first.status == "stopped" and first.epochs_completed == 1
+    torch.manual_seed(12345)  # the resuming process's RNG is in some other state
+    second = run_training(TrainJob(arch="", dataset="", workspace=tmp_path / "b", resume_run_id=first.run_id))
+    assert second.status == "completed"
+    _assert_same(_params(tmp_path / "b", first.run_id), _params(tmp_path / "a", straight.run_id))
