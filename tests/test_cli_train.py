@@ -179,3 +179,28 @@ def test_skipped_files_are_reported(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert rc == 0, err
     assert "1 unreadable file(s) skipped" in err
     assert json.loads(out.strip().splitlines()[-1])["skipped"] == 1
+
+
+def test_resume_accepts_device_and_amp_overrides_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from workbench.training.callbacks import Callback
+    from workbench.training.config import TrainConfig, TrainJob
+    from workbench.training.control import TrainControl
+    from workbench.training.job import run_training
+
+    control = TrainControl()
+
+    class StopAfterEpoch1(Callback):
+        def on_epoch_end(self, e: object) -> None:
+            control.stop()
+
+    cfg = TrainConfig(epochs=2, max_batches=2, device="cpu", amp="off")
+    first = run_training(TrainJob(arch="lenet", dataset="digits", config=cfg, workspace=tmp_path),
+                         [StopAfterEpoch1()], control)
+    assert first.status == "stopped"
+    rc, _, err = _run(["--resume", first.run_id, "--lr", "0.5", "--workspace", str(tmp_path)], capsys)
+    assert rc == 2 and "--lr" in err and "--device" in err
+    rc, out, err = _run(["--resume", first.run_id, "--device", "cpu", "--amp", "bf16", "--channels-last", "off",
+                         "--workspace", str(tmp_path), "--json"], capsys)
+    assert rc == 0, err
+    assert "amp bf16" in err and "resuming at epoch 2" in err
+    assert json.loads(out.strip().splitlines()[-1])["epochs_completed"] == 2

@@ -18,6 +18,7 @@ from workbench.training.config import (
     CHANNELS_LAST_MODES,
     FIELD_HELP,
     OPTIMIZERS,
+    RESUME_OVERRIDES,
     SCHEDULES,
     TrainConfig,
     recommended_config,
@@ -104,15 +105,22 @@ def cmd_train(args: argparse.Namespace, print_json_line: Callable[[Any], None]) 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     if not args.resume and (not args.arch or not args.dataset):
         raise InvalidOptionError("train needs --arch NAME and --dataset NAME (or --resume RUN_ID).")
-    if args.resume and (given or args.set):
-        names = ", ".join(f"--{k.replace('_', '-')}" for k in [*given, *(['set'] if args.set else [])])
-        raise InvalidOptionError(f"--resume continues a run with its stored settings; drop {names}.")
+    overrides: dict[str, Any] = {}
+    if args.resume:  # only where/how it runs may change: --device, --amp, --channels-last
+        overrides = {k: v for k, v in given.items() if k in RESUME_OVERRIDES}
+        refused = [k for k in given if k not in RESUME_OVERRIDES]
+        if refused or args.set:
+            names = ", ".join(f"--{k.replace('_', '-')}" for k in [*refused, *(['set'] if args.set else [])])
+            raise InvalidOptionError(f"--resume continues a run with its stored settings (only --device, --amp "
+                                     f"and --channels-last may change); drop {names}.")
+        given = {}
     config = recommended_config(args.arch or "", args.dataset or "", given)
     job = TrainJob(
         arch=args.arch or "", dataset=args.dataset or "", arch_options=parse_assignments(args.set), config=config,
         data_root=Path(args.data_root).expanduser() if args.data_root else None, download=args.download,
         workspace=Path(args.workspace).expanduser() if args.workspace else None, name=args.name,
-        resume_run_id=args.resume, input_override=_parse_input(args.input), num_classes_override=args.classes)
+        resume_run_id=args.resume, input_override=_parse_input(args.input), num_classes_override=args.classes,
+        resume_overrides=overrides)
     control = TrainControl()
     started: list[FitStart] = []
 

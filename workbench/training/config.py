@@ -186,6 +186,12 @@ class TrainJob:
     resume_run_id: str | None = None
     input_override: tuple[int, int, int] | None = None
     num_classes_override: int | None = None
+    # With resume_run_id: where/how to run it now (keys of RESUME_OVERRIDES), e.g. {"device": "cpu"}.
+    resume_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+# TrainConfig fields a resumed run may change: they pick hardware, not what is learned.
+RESUME_OVERRIDES = ("device", "amp", "channels_last")
 
 
 # --- field checks ------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import torch
 from workbench.errors import InvalidOptionError, UnknownNameError, WorkbenchError
 from workbench.training import checkpoint as ckpt
 from workbench.training.callbacks import Callback
-from workbench.training.config import TrainConfig, TrainJob
+from workbench.training.config import RESUME_OVERRIDES, TrainConfig, TrainJob
 from workbench.training.control import TrainControl
 from workbench.training.device import (
     Precision,
@@ -99,6 +99,12 @@ def _plan(job: TrainJob, store: Any, progress: ProgressFn | None,
         arch, dataset = record.arch, record.dataset
         options = ckpt.decode_options(resume_state.get("arch_options", record.arch_options))
         config = TrainConfig.from_dict(dict(resume_state.get("config") or record.config))
+        bad = sorted(set(job.resume_overrides) - set(RESUME_OVERRIDES))
+        if bad:
+            raise InvalidOptionError(f"A resumed run keeps its settings except {', '.join(RESUME_OVERRIDES)}; "
+                                     f"cannot change {', '.join(bad)}.")
+        if job.resume_overrides:
+            config = config.replace(**job.resume_overrides)
         if data_root is None and resume_state.get("data_root"):
             data_root = Path(resume_state["data_root"])
         input_override = tuple(resume_state["input_shape"])  # type: ignore[assignment]
