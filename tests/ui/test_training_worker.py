@@ -86,6 +86,20 @@ def test_task_reports_workbench_error_before_start() -> None:
     sink.finished.assert_not_called()
 
 
+def test_stop_before_start_is_a_quiet_stop_not_an_error() -> None:
+    from workbench.training.job import StoppedBeforeStartError
+
+    sink = Mock()
+
+    def run(job, **_):
+        raise StoppedBeforeStartError("Stopped while the data was loading; no run was created.")
+
+    result = run_training_task(object(), sink, None, run=run)
+    assert result is not None and result["status"] == "stopped"
+    sink.failed.assert_not_called()
+    sink.finished.assert_called_once()
+
+
 def test_task_reports_a_crash_with_traceback() -> None:
     sink = Mock()
 

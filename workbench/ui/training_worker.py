@@ -85,6 +85,13 @@ def run_training_task(job: Any, sink: TrainingSink, control: Any = None, *,
         result = run(job, callbacks=[forwarder], control=control,
                      progress=lambda stage, fraction: sink.progress(str(stage), float(fraction)))
     except WorkbenchError as exc:
+        from workbench.training.job import StoppedBeforeStartError
+
+        if isinstance(exc, StoppedBeforeStartError):  # the user's own Stop: not an error
+            data = {"run_id": "", "status": "stopped", "reported_failure": False,
+                    "message": "Stopped before training started; no run was created."}
+            sink.finished(data)
+            return data
         sink.failed(str(exc), "")
         return None
     except Exception as exc:  # a bug or a crash: report it, keep the app alive
