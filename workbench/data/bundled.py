@@ -51,8 +51,8 @@ def _digits_arrays() -> tuple[torch.Tensor, torch.Tensor]:
     return images, labels
 
 
-class DigitsBackend:
-    """Reads resources/data/digits.npz; split per class with a fixed seed."""
+class _LocalBackend:
+    """A data set that is always present (shipped or generated): nothing to find or download."""
 
     def availability(self, spec: DatasetSpec, root: Path | None) -> str:
         return "bundled"
@@ -60,6 +60,10 @@ class DigitsBackend:
     def download(self, spec: DatasetSpec, root: Path, progress: Progress | None,
                  cancel: Callable[[], bool] | None) -> None:
         return None
+
+
+class DigitsBackend(_LocalBackend):
+    """Reads resources/data/digits.npz; split per class with a fixed seed."""
 
     def load(self, spec: DatasetSpec, root: Path | None, *, download: bool, seed: int, val_fraction: float,
              progress: Progress | None, options: Mapping[str, Any]) -> DataSplits:
@@ -90,15 +94,8 @@ def _fake_images(count: int, shape: tuple[int, int, int], num_classes: int, offs
     return InMemoryImages(floats.mul_(255).byte(), labels)
 
 
-class FakeBackend:
+class FakeBackend(_LocalBackend):
     """torchvision FakeData, materialised once into memory (train and val use different offsets)."""
-
-    def availability(self, spec: DatasetSpec, root: Path | None) -> str:
-        return "bundled"
-
-    def download(self, spec: DatasetSpec, root: Path, progress: Progress | None,
-                 cancel: Callable[[], bool] | None) -> None:
-        return None
 
     def load(self, spec: DatasetSpec, root: Path | None, *, download: bool, seed: int, val_fraction: float,
              progress: Progress | None, options: Mapping[str, Any]) -> DataSplits:
