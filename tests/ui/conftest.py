@@ -110,3 +110,28 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WORKBENCH_HOME", str(ws))
     monkeypatch.setenv("WORKBENCH_DATA", str(ws / "data"))
     return ws
+
+
+@pytest.fixture
+def lenet_digits_panel(qtbot, workspace: Path):
+    """A factory: a TrainingPanel with LeNet on the bundled digits and tiny CPU settings; stopped at teardown."""
+    from workbench.ui import dialogs
+    from workbench.ui.training_panel import TrainingPanel
+
+    made: list[TrainingPanel] = []
+
+    def make(**settings: object) -> TrainingPanel:
+        widget = TrainingPanel(workspace)
+        qtbot.addWidget(widget)
+        widget.ensure_engine()
+        widget.picker.select("digits")
+        widget.set_architecture("lenet", {}, None, None, True, "")
+        widget.settings.set_values({"batch_size": 32, "device": "cpu", **settings})
+        made.append(widget)
+        return widget
+
+    yield make
+    for widget in made:
+        assert widget.wait_stopped(5000)
+    for box in dialogs.open_dialogs():
+        box.done(0)

@@ -10,15 +10,8 @@ from workbench.ui.training_panel import TrainingPanel
 
 
 @pytest.fixture
-def panel(qtbot, workspace: Path) -> TrainingPanel:
-    widget = TrainingPanel(workspace)
-    qtbot.addWidget(widget)
-    widget.ensure_engine()
-    widget.picker.select("digits")
-    widget.set_architecture("lenet", {}, None, None, True, "")
-    widget.settings.set_values({"epochs": 1, "batch_size": 32, "max_batches": 2, "device": "cpu"})
-    yield widget
-    assert widget.wait_stopped(5000)
+def panel(lenet_digits_panel) -> TrainingPanel:
+    return lenet_digits_panel(epochs=1, max_batches=2)
 
 
 def _train(panel: TrainingPanel, qtbot) -> dict:

@@ -14,17 +14,8 @@ from workbench.ui.training_panel import TrainingPanel
 
 
 @pytest.fixture
-def panel(qtbot, workspace: Path) -> TrainingPanel:
-    widget = TrainingPanel(workspace)
-    qtbot.addWidget(widget)
-    widget.ensure_engine()
-    widget.picker.select("digits")
-    widget.set_architecture("lenet", {}, None, None, True, "")
-    widget.settings.set_values({"epochs": 2, "batch_size": 32, "max_batches": 3, "device": "cpu"})
-    yield widget
-    assert widget.wait_stopped(5000)
-    for box in dialogs.open_dialogs():
-        box.done(0)
+def panel(lenet_digits_panel) -> TrainingPanel:
+    return lenet_digits_panel(epochs=2, max_batches=3)
 
 
 def test_train_two_epochs_on_digits(panel: TrainingPanel, qtbot) -> None:
