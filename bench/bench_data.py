@@ -21,16 +21,10 @@ from workbench.data import InMemoryImages, load_splits, make_loader
 
 
 def lenet(in_channels: int = 1, num_classes: int = 10) -> nn.Module:
-    """The lecture's LeNet (sigmoid, average pooling) for 28x28 inputs; from the model registry when present."""
-    try:
-        from workbench.models import build_model
+    """The lecture's LeNet (sigmoid, average pooling) for 28x28 inputs, from the model registry."""
+    from workbench.models import build_model
 
-        return build_model("lenet", num_classes=num_classes, input_shape=(in_channels, 28, 28))
-    except Exception:  # noqa: BLE001 - the registry may not offer lenet yet; the local copy is equivalent
-        return nn.Sequential(
-            nn.Conv2d(in_channels, 6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2, 2),
-            nn.Conv2d(6, 16, 5), nn.Sigmoid(), nn.AvgPool2d(2, 2), nn.Flatten(),
-            nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(), nn.Linear(84, num_classes))
+    return build_model("lenet", num_classes=num_classes, input_shape=(in_channels, 28, 28))
 
 
 class PilDataset(Dataset):
