@@ -169,3 +169,34 @@ def test_fraction_axes_show_plain_values(plots: LivePlots) -> None:
         axis.setRange(0.1, 0.9)
         assert axis.autoSIPrefixScale == 1.0
         assert "x0.001" not in axis.labelString()
+
+
+def test_grid_follows_the_palette_text_colour(plots: LivePlots) -> None:
+    from PySide6.QtGui import QColor, QPalette
+
+    palette = QPalette(plots.palette())
+    palette.setColor(QPalette.ColorRole.WindowText, QColor(10, 200, 30))
+    palette.setColor(QPalette.ColorRole.Text, QColor(10, 200, 30))
+    plots.setPalette(palette)
+    plots.apply_palette()
+    for grid in plots.grids.values():
+        colour = grid.opts["pen"].color()
+        assert (colour.red(), colour.green(), colour.blue()) == (10, 200, 30)
+        assert 0 < colour.alpha() < 255
+
+
+def test_timer_ticks_repaint_one_plot_at_a_time(plots: LivePlots) -> None:
+    # Painting all four plots in one tick blocks the event loop for one long frame; ticks take turns.
+    plots.timer.stop()
+    plots.add_step({"epoch": 1, "batch": 3, "batches": 10, "loss": 2.0, "accuracy": 0.2, "lr": 0.1,
+                    "images_per_second": 100.0})
+    assert plots.stale_plots() == {"lossPlot", "accuracyPlot", "lrPlot", "throughputPlot"}
+    count = plots.redraw_count
+    seen = []
+    for remaining in (3, 2, 1, 0):
+        before = plots.stale_plots()
+        plots._redraw_next()
+        assert len(plots.stale_plots()) == remaining
+        seen.extend(before - plots.stale_plots())
+    assert sorted(seen) == sorted(plots.plots) and plots.redraw_count == count + 1
+    assert plots.curves["lr"].getData()[1].tolist() == [0.1]

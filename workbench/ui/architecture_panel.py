@@ -6,7 +6,6 @@ The registry is passed in after the engine has loaded (it imports torch), so thi
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,12 +14,13 @@ from typing import Any
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+    QAbstractItemView, QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
     QLineEdit, QSpinBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
 )
 
+from workbench.ui.option_field import OptionField
+
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
-INVALID_STYLE = "border: 2px solid #d9534f; border-radius: 3px;"  # readable on light and dark palettes
 
 
 @dataclass(frozen=True)
@@ -39,105 +39,6 @@ class ArchSelection:
     raw_options: dict[str, str] = field(default_factory=dict)  # literal text per option, for QSettings
 
 
-class _OptionField:
-    """One form row: the editor widget plus how to read its value."""
-
-    def __init__(self, spec: Any) -> None:
-        self.spec = spec
-        default = spec.default
-        self.widget: QWidget
-        if spec.choices is not None:
-            box = QComboBox()
-            for choice in spec.choices:
-                box.addItem(choice if isinstance(choice, str) else repr(choice), choice)
-            box.setCurrentIndex(max(0, list(spec.choices).index(default)) if default in spec.choices else 0)
-            self.widget = box
-        elif isinstance(default, bool):
-            self.widget = QCheckBox()
-            self.widget.setChecked(default)
-        elif isinstance(default, int):
-            spin = QSpinBox()
-            spin.setRange(min(0, default), 1_000_000)
-            spin.setValue(default)
-            spin.setKeyboardTracking(False)
-            self.widget = spin
-        elif isinstance(default, float):
-            dspin = QDoubleSpinBox()
-            dspin.setDecimals(4)
-            dspin.setRange(min(0.0, default), 1e6)
-            dspin.setSingleStep(0.05)
-            dspin.setValue(default)
-            dspin.setKeyboardTracking(False)
-            self.widget = dspin
-        else:  # str, tuples, lists, None: a Python literal in a text field
-            edit = QLineEdit(default if isinstance(default, str) else repr(default))
-            edit.setClearButtonEnabled(False)
-            self.widget = edit
-        self.widget.setObjectName(f"option_{spec.name}")
-        tip = spec.help + (f"\nAllowed: {spec.allowed}" if getattr(spec, "allowed", "") else "")
-        self.help = tip
-        self.widget.setToolTip(tip)
-
-    def connect(self, slot: Callable[[], None]) -> None:
-        w = self.widget
-        if isinstance(w, QComboBox):
-            w.currentIndexChanged.connect(slot)
-        elif isinstance(w, QCheckBox):
-            w.toggled.connect(slot)
-        elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
-            w.valueChanged.connect(slot)
-        else:
-            w.textChanged.connect(slot)
-
-    def value(self) -> Any:
-        """The typed value; ValueError with a short reason when the text is not a literal."""
-        w = self.widget
-        if isinstance(w, QComboBox):
-            return w.currentData()
-        if isinstance(w, QCheckBox):
-            return w.isChecked()
-        if isinstance(w, (QSpinBox, QDoubleSpinBox)):
-            return w.value()
-        text = w.text().strip()
-        if isinstance(self.spec.default, str):
-            return text
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError) as exc:
-            raise ValueError(f"{self.spec.name}: {text!r} is not a Python literal such as {self.spec.default!r}.") from exc
-
-    def text(self) -> str:
-        """The value as literal text (what QSettings stores)."""
-        w = self.widget
-        if isinstance(w, QLineEdit):
-            return w.text()
-        return repr(self.value())
-
-    def set_text(self, text: str) -> None:
-        """Restore from literal text; silently keeps the default when it does not fit."""
-        w = self.widget
-        if isinstance(w, QLineEdit):
-            w.setText(text)
-            return
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            return
-        if isinstance(w, QComboBox):
-            index = w.findData(value)
-            if index >= 0:
-                w.setCurrentIndex(index)
-        elif isinstance(w, QCheckBox) and isinstance(value, bool):
-            w.setChecked(value)
-        elif isinstance(w, (QSpinBox, QDoubleSpinBox)) and isinstance(value, (int, float)):
-            w.setValue(value)  # type: ignore[arg-type]
-
-    def set_invalid(self, reason: str) -> None:
-        self.widget.setStyleSheet(INVALID_STYLE if reason else "")
-        self.widget.setProperty("invalid", bool(reason))
-        self.widget.setToolTip(f"{reason}\n\n{self.help}" if reason else self.help)
-
-
 class ArchitecturePanel(QWidget):
     """List of architectures by family, search box, options form and input/class overrides."""
 
@@ -147,7 +48,7 @@ class ArchitecturePanel(QWidget):
         super().__init__(parent)
         self._specs: dict[str, Any] = {}
         self._resolve: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
-        self._fields: list[_OptionField] = []
+        self._fields: list[OptionField] = []
         self._arch = ""
         self._texts: dict[str, dict[str, str]] = {}  # arch -> option -> literal text (edits survive switching)
         self._dataset: dict[str, Any] = {}
@@ -328,7 +229,7 @@ class ArchitecturePanel(QWidget):
                                  f"<small>Designed for {natural} inputs, {spec.default_classes} classes.</small>")
         saved = self._texts.get(spec.name, {})
         for option in spec.options:
-            f = _OptionField(option)
+            f = OptionField(option)
             if option.name in saved:
                 f.set_text(saved[option.name])
             f.connect(self._debounce.start)

@@ -23,9 +23,10 @@ from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGridLayout, QWidget
 
-REDRAW_MS = 50          # about 20 Hz
+REDRAW_MS = 50          # each plot about 20 Hz; the timer ticks 4x as often and redraws one plot per tick
 EMA_ALPHA = 0.1         # smoothing of the per-interval training loss
 LEGEND_ALPHA = 170      # legend background: the plot's background colour, semi-transparent
+GRID_ALPHA = 45         # grid lines: the text colour, faint
 
 # (plot attribute, series name, legend label, colour, pen style: per-step curves are thin lines,
 # per-epoch curves get symbols)
@@ -101,6 +102,7 @@ class LivePlots(QWidget):
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.plots: dict[str, pg.PlotWidget] = {}
+        self.grids: dict[str, pg.GridItem] = {}
         for index, attr in enumerate(TITLES):
             widget = pg.PlotWidget()
             widget.setObjectName(attr)
@@ -108,7 +110,12 @@ class LivePlots(QWidget):
             if attr in ("accuracyPlot", "lrPlot"):
                 # Small values would otherwise be relabelled "(x0.001)", reading as a different unit.
                 item.getAxis("left").enableAutoSIPrefix(False)
-            item.showGrid(x=True, y=True, alpha=0.2)
+            # One GridItem instead of the axes' own grid: axis grids repaint the whole view through
+            # each AxisItem and cost ~4x more per frame (measured: 51 ms vs 14 ms for the four plots).
+            grid = pg.GridItem(textPen=None)
+            grid.setZValue(-100)
+            item.addItem(grid, ignoreBounds=True)
+            self.grids[attr] = grid
             item.addLegend(offset=(-10, 10))
             setattr(self, attr, widget)
             self.plots[attr] = widget
@@ -134,11 +141,14 @@ class LivePlots(QWidget):
         self.apply_palette()
         self._live = False
         self._yranges: dict[str, tuple[float, float]] = {}
-        self.dirty = False
+        self._stale: set[str] = set()   # plots whose curves lag behind their buffers
+        self._turn = 0
         self.redraw_count = 0
         self.timer = QTimer(self)
-        self.timer.setInterval(REDRAW_MS)
-        self.timer.timeout.connect(self.redraw)
+        # One plot per tick: painting all four at once blocks the event loop for one long frame
+        # (~13 ms idle, several times that while training competes for the cores).
+        self.timer.setInterval(REDRAW_MS // len(self.plots))
+        self.timer.timeout.connect(self._redraw_next)
         self.timer.start()
 
     def _palette_colours(self) -> tuple[str, str]:
@@ -161,6 +171,9 @@ class LivePlots(QWidget):
             for axis in ("left", "bottom"):
                 item.getAxis(axis).setPen(fg)
                 item.getAxis(axis).setTextPen(fg)
+            grid_colour = QColor(fg)
+            grid_colour.setAlpha(GRID_ALPHA)
+            self.grids[attr].setPen(pg.mkPen(grid_colour))
             legend = item.legend
             if legend is not None:
                 legend.setBrush(pg.mkBrush(legend_bg))
@@ -182,7 +195,16 @@ class LivePlots(QWidget):
         self._ema = None
         self._steps = 0
         self._last = None
-        self.dirty = True
+        self._stale.update(self.plots)
+
+    def stale_plots(self) -> set[str]:
+        """Object names of the plots whose curves lag behind their buffers."""
+        return set(self._stale)
+
+    @property
+    def dirty(self) -> bool:
+        """Whether some curve lags behind its buffered points."""
+        return bool(self._stale)
 
     def start_run(self, epochs: int) -> None:
         """Fix the x range to the planned epochs while a run is live.
@@ -203,9 +225,11 @@ class LivePlots(QWidget):
         for widget in self.plots.values():
             widget.getPlotItem().enableAutoRange()
 
-    def _ratchet_ranges(self) -> None:
+    def _ratchet_ranges(self, only: str) -> None:
         bounds: dict[str, list[float]] = {}
         for attr, name, *_ in _SERIES:
+            if attr != only:
+                continue
             y = self.series[name].y
             if y.size:
                 lo, hi = float(y.min()), float(y.max())
@@ -245,7 +269,7 @@ class LivePlots(QWidget):
             value = _finite(m.get(key))
             if value is not None:
                 self.series[name].append(x, 100.0 * value if name in PERCENT_SERIES else value)
-        self.dirty = True
+        self._stale.update(self.plots)
 
     def add_epoch(self, m: dict) -> None:
         """Buffer one EpochMetrics dict at x = epoch."""
@@ -254,24 +278,41 @@ class LivePlots(QWidget):
             value = _finite(m.get(name))
             if value is not None:
                 self.series[name].append(x, 100.0 * value if name in PERCENT_SERIES else value)
-        self.dirty = True
+        self._stale.update(("lossPlot", "accuracyPlot"))
 
     def point_count(self, name: str) -> int:
         """Points buffered for one series (e.g. "val_accuracy")."""
         return self.series[name].size
 
     def redraw(self) -> bool:
-        """Push buffers to the curves if anything changed; returns whether it redrew."""
-        if not self.dirty:
+        """Push every stale plot's buffers to its curves now; returns whether anything was stale."""
+        if not self._stale:
             return False
-        for name, curve in self.curves.items():
-            series = self.series[name]
-            curve.setData(series.x, series.y)
-        if self._live:
-            self._ratchet_ranges()
-        self.dirty = False
+        for attr in list(self._stale):
+            self._push(attr)
         self.redraw_count += 1
         return True
+
+    def _redraw_next(self) -> None:
+        """Timer tick: bring the next stale plot (round robin) up to date."""
+        order = list(self.plots)
+        for offset in range(len(order)):
+            attr = order[(self._turn + offset) % len(order)]
+            if attr in self._stale:
+                self._turn = (self._turn + offset + 1) % len(order)
+                self._push(attr)
+                if not self._stale:
+                    self.redraw_count += 1
+                return
+
+    def _push(self, attr: str) -> None:
+        for plot_attr, name, *_ in _SERIES:
+            if plot_attr == attr:
+                series = self.series[name]
+                self.curves[name].setData(series.x, series.y)
+        if self._live:
+            self._ratchet_ranges(attr)
+        self._stale.discard(attr)
 
     # ----- overlays ------------------------------------------------------------------------
     def set_overlays(self, runs: dict[str, dict]) -> None:

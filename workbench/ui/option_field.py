@@ -1,0 +1,110 @@
+"""One row of the architecture options form: the editor for an OptionSpec and how to read its value."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
+
+INVALID_STYLE = "border: 2px solid #d9534f; border-radius: 3px;"  # readable on light and dark palettes
+
+
+class OptionField:
+    """One form row: the editor widget plus how to read its value."""
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+        default = spec.default
+        self.widget: QWidget
+        if spec.choices is not None:
+            box = QComboBox()
+            for choice in spec.choices:
+                box.addItem(choice if isinstance(choice, str) else repr(choice), choice)
+            box.setCurrentIndex(max(0, list(spec.choices).index(default)) if default in spec.choices else 0)
+            self.widget = box
+        elif isinstance(default, bool):
+            self.widget = QCheckBox()
+            self.widget.setChecked(default)
+        elif isinstance(default, int):
+            spin = QSpinBox()
+            spin.setRange(min(0, default), 1_000_000)
+            spin.setValue(default)
+            spin.setKeyboardTracking(False)
+            self.widget = spin
+        elif isinstance(default, float):
+            dspin = QDoubleSpinBox()
+            dspin.setDecimals(4)
+            dspin.setRange(min(0.0, default), 1e6)
+            dspin.setSingleStep(0.05)
+            dspin.setValue(default)
+            dspin.setKeyboardTracking(False)
+            self.widget = dspin
+        else:  # str, tuples, lists, None: a Python literal in a text field
+            edit = QLineEdit(default if isinstance(default, str) else repr(default))
+            edit.setClearButtonEnabled(False)
+            self.widget = edit
+        self.widget.setObjectName(f"option_{spec.name}")
+        tip = spec.help + (f"\nAllowed: {spec.allowed}" if getattr(spec, "allowed", "") else "")
+        self.help = tip
+        self.widget.setToolTip(tip)
+
+    def connect(self, slot: Callable[[], None]) -> None:
+        w = self.widget
+        if isinstance(w, QComboBox):
+            w.currentIndexChanged.connect(slot)
+        elif isinstance(w, QCheckBox):
+            w.toggled.connect(slot)
+        elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+            w.valueChanged.connect(slot)
+        else:
+            w.textChanged.connect(slot)
+
+    def value(self) -> Any:
+        """The typed value; ValueError with a short reason when the text is not a literal."""
+        w = self.widget
+        if isinstance(w, QComboBox):
+            return w.currentData()
+        if isinstance(w, QCheckBox):
+            return w.isChecked()
+        if isinstance(w, (QSpinBox, QDoubleSpinBox)):
+            return w.value()
+        text = w.text().strip()
+        if isinstance(self.spec.default, str):
+            return text
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError) as exc:
+            raise ValueError(f"{self.spec.name}: {text!r} is not a Python literal such as {self.spec.default!r}.") from exc
+
+    def text(self) -> str:
+        """The value as literal text (what QSettings stores)."""
+        w = self.widget
+        if isinstance(w, QLineEdit):
+            return w.text()
+        return repr(self.value())
+
+    def set_text(self, text: str) -> None:
+        """Restore from literal text; silently keeps the default when it does not fit."""
+        w = self.widget
+        if isinstance(w, QLineEdit):
+            w.setText(text)
+            return
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return
+        if isinstance(w, QComboBox):
+            index = w.findData(value)
+            if index >= 0:
+                w.setCurrentIndex(index)
+        elif isinstance(w, QCheckBox) and isinstance(value, bool):
+            w.setChecked(value)
+        elif isinstance(w, (QSpinBox, QDoubleSpinBox)) and isinstance(value, (int, float)):
+            w.setValue(value)  # type: ignore[arg-type]
+
+    def set_invalid(self, reason: str) -> None:
+        self.widget.setStyleSheet(INVALID_STYLE if reason else "")
+        self.widget.setProperty("invalid", bool(reason))
+        self.widget.setToolTip(f"{reason}\n\n{self.help}" if reason else self.help)
