@@ -80,7 +80,9 @@ class MainWindow(QMainWindow):
         left = QScrollArea()
         left.setWidgetResizable(True)
         left.setWidget(self.arch_panel)
-        left.setMinimumWidth(240)
+        # Wide enough for the form's own minimum (the horizontal scroll bar is off, so less would clip it).
+        left.setMinimumWidth(max(240, self.arch_panel.minimumSizeHint().width()
+                                 + left.verticalScrollBar().sizeHint().width()))
         left.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         left.setFrameShape(QScrollArea.Shape.NoFrame)
 
