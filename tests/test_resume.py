@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,12 +22,7 @@ CFG = TrainConfig(epochs=2, batch_size=32, optimizer="adam", lr=0.003, max_batch
                   crop_padding=2, schedule="onecycle", deterministic=True, device="cpu", seed=3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _job(ws: Path, **kw: object) -> TrainJob:
@@ -51,8 +45,12 @@ def _assert_same(a: dict, b: dict) -> None:
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, object]:
     ws = tmp_path_factory.mktemp("straight")
-    torch.set_num_threads(1)
-    result = run_training(_job(ws))
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same thread count as the resumed runs (one_torch_thread), for bitwise equality
+    try:
+        result = run_training(_job(ws))
+    finally:
+        torch.set_num_threads(saved)
     assert result.status == "completed"
     return ws, result.run_id, result
 

@@ -127,14 +127,20 @@ def test_settings_round_trip(qtbot: Any, workspace: Path, settings: QSettings) -
     w2.close()
 
 
-def test_close_during_training_stops_and_keeps_checkpoint(qtbot: Any, workspace: Path, settings: QSettings,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def _lenet_on_digits(qtbot: Any, workspace: Path, settings: QSettings) -> MainWindow:
+    """A window with LeNet on the bundled digits, set for a long CPU run (tests stop it)."""
     w = build(qtbot, workspace, settings)
     with qtbot.waitSignal(w.summaryShown, timeout=30_000):
         w.arch_panel.select("lenet")
+    w.training_panel.picker.select("digits")
+    w.training_panel.settings.set_values({"epochs": 50, "batch_size": 32, "device": "cpu"})
+    return w
+
+
+def test_close_during_training_stops_and_keeps_checkpoint(qtbot: Any, workspace: Path, settings: QSettings,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    w = _lenet_on_digits(qtbot, workspace, settings)
     panel = w.training_panel
-    panel.picker.select("digits")
-    panel.settings.set_values({"epochs": 50, "batch_size": 32, "device": "cpu"})
     qtbot.waitUntil(lambda: panel.trainButton.isEnabled(), timeout=10_000)
     asked: list[bool] = []
     monkeypatch.setattr(w, "confirm_close", lambda: asked.append(True) or False)
@@ -150,12 +156,8 @@ def test_close_during_training_stops_and_keeps_checkpoint(qtbot: Any, workspace:
 
 
 def test_esc_stops_training(qtbot: Any, workspace: Path, settings: QSettings) -> None:
-    w = build(qtbot, workspace, settings)
-    with qtbot.waitSignal(w.summaryShown, timeout=30_000):
-        w.arch_panel.select("lenet")
+    w = _lenet_on_digits(qtbot, workspace, settings)
     panel = w.training_panel
-    panel.picker.select("digits")
-    panel.settings.set_values({"epochs": 50, "batch_size": 32, "device": "cpu"})
     with qtbot.waitSignal(panel.runner.stepMetrics, timeout=120_000):
         w.start_training()
     with qtbot.waitSignal(panel.runFinished, timeout=30_000) as finished:
