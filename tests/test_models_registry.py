@@ -122,3 +122,17 @@ def test_option_describe() -> None:
     # "stem=cifar" style bare words still reach the choices check, not the literal check
     with pytest.raises(InvalidOptionError, match="expected one of 'imagenet', 'cifar'"):
         resolve_options("resnet18", {"stem": "(cifar"})
+
+
+def test_torchvision_zoo_loads_only_when_asked_for() -> None:
+    # Importing torchvision costs ~2 s; a lecture model's summary or training must not pay it.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, workbench.models as m; m.summarize('lenet'); m.build_model('resnet18');"
+        "print('torchvision' in sys.modules);"
+        "print(m.get_spec('tv:resnet18').family, 'torchvision' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "torchvision", "True"]

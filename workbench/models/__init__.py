@@ -8,13 +8,16 @@ from workbench.models.registry import (
     get_spec,
     list_families,
     list_models,
+    register_deferred,
     register_model,
     resolve_options,
     split_outputs,
 )
 
 # Importing the family modules registers their architectures (display order follows FAMILY_ORDER).
-from workbench.models import classic, googlenet, nin, resnet, tv, vgg  # noqa: E402,F401  isort: skip
+from workbench.models import classic, googlenet, nin, resnet, vgg  # noqa: E402,F401  isort: skip
+
+register_deferred("tv:", "workbench.models.tv")
 from workbench.models.summary import (  # noqa: E402
     LayerRow,
     ModelSummary,
@@ -36,6 +39,7 @@ __all__ = [
     "get_spec",
     "list_families",
     "list_models",
+    "register_deferred",
     "register_model",
     "resolve_options",
     "split_outputs",

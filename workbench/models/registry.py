@@ -93,6 +93,24 @@ class ArchSpec:
 
 Builder = Callable[..., nn.Module]
 _SPECS: dict[str, ArchSpec] = {}
+# Families registered on first use: torchvision's zoo costs ~2 s to import, which `workbench train --arch
+# lenet` or a lecture model's summary should not pay.
+_DEFERRED: dict[str, str] = {}   # name prefix -> module that registers those names
+
+
+def register_deferred(prefix: str, module: str) -> None:
+    """Register the architectures named `prefix*` by importing `module` only when one is asked for."""
+    _DEFERRED[prefix] = module
+
+
+def _load_deferred(name: str | None = None) -> None:
+    """Import the deferred families `name` may belong to (all of them when name is None)."""
+    import importlib
+
+    for prefix, module in list(_DEFERRED.items()):
+        if name is None or name.startswith(prefix):
+            del _DEFERRED[prefix]
+            importlib.import_module(module)
 _BUILDERS: dict[str, Builder] = {}
 
 
@@ -127,6 +145,7 @@ def register_model(
 
 def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
     """Registered names matching the fnmatch `pattern`, in family display order then registration order."""
+    _load_deferred()
     order = {f: i for i, f in enumerate(FAMILY_ORDER)}
     names = [
         n
@@ -139,6 +158,7 @@ def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
 
 def list_families() -> list[str]:
     """Families that have at least one model, in display order."""
+    _load_deferred()
     present = {s.family for s in _SPECS.values()}
     return [f for f in FAMILY_ORDER if f in present]
 
@@ -146,6 +166,9 @@ def list_families() -> list[str]:
 def get_spec(name: str) -> ArchSpec:
     """The ArchSpec of `name`; UnknownNameError (with close names) when it is not registered."""
     spec = _SPECS.get(name)
+    if spec is None and _DEFERRED:
+        _load_deferred(name if any(name.startswith(p) for p in _DEFERRED) else None)
+        spec = _SPECS.get(name)
     if spec is None:
         hint = suggest(name, list(_SPECS)) or " Run `workbench list` to see every architecture."
         raise UnknownNameError(f"Unknown architecture {name!r}.{hint}")
