@@ -108,7 +108,9 @@ def test_device_resolution() -> None:
 def test_precision_auto_is_off_on_cpu_and_fp16_refused() -> None:
     cpu = torch.device("cpu")
     p = resolve_precision(TrainConfig(), cpu)
-    assert (p.amp, p.channels_last, p.needs_scaler) == ("off", False, False)
+    assert (p.amp, p.channels_last, p.needs_scaler) == ("off", True, False)  # oneDNN's NHWC convs are faster
+    assert not resolve_precision(TrainConfig(channels_last="off"), cpu).channels_last
+    assert not resolve_precision(TrainConfig(), torch.device("mps")).channels_last
     assert resolve_precision(TrainConfig(amp="bf16", channels_last="on"), cpu).dtype == torch.bfloat16
     with pytest.raises(InvalidOptionError, match="fp16"):
         resolve_precision(TrainConfig(amp="fp16"), cpu)

@@ -34,7 +34,7 @@ FIELD_HELP: dict[str, str] = {
     "crop_padding": "padding of the random crop in pixels (none: per dataset)",
     "hflip": "horizontal flips (none: per dataset; digits never flip)",
     "amp": "mixed precision: auto (bf16/fp16 on CUDA, off on CPU), off, bf16 or fp16",
-    "channels_last": "channels-last memory format: auto (on for CUDA), on or off",
+    "channels_last": "channels-last memory format: auto (on for CUDA and CPU), on or off",
     "compile": "wrap the model in torch.compile",
     "grad_clip": "clip the gradient norm to this value (none: no clipping)",
     "early_stopping": "stop after this many epochs without a better validation accuracy (none: never)",

@@ -78,7 +78,10 @@ def cuda_native_bf16(device: torch.device) -> bool:
 
 
 def resolve_precision(config: TrainConfig, device: torch.device) -> Precision:
-    """auto AMP: bf16 on CUDA GPUs with native bf16, else fp16 (with a GradScaler); off elsewhere."""
+    """auto AMP: bf16 on CUDA GPUs with native bf16, else fp16 (with a GradScaler); off elsewhere.
+
+    auto channels-last: on for CUDA and CPU, off for MPS.
+    """
     amp = config.amp
     if amp == "auto":
         if device.type == "cuda":
@@ -88,7 +91,9 @@ def resolve_precision(config: TrainConfig, device: torch.device) -> Precision:
     elif amp == "fp16" and device.type == "cpu":
         raise InvalidOptionError("amp 'fp16' needs a GPU; use amp 'bf16' or 'off' on the CPU.")
     cl = config.channels_last
-    channels_last = device.type == "cuda" if cl == "auto" else cl == "on"
+    # Channels-last pays on CPUs too: oneDNN's NHWC convolutions (backward above all) trained every native
+    # model 1.1-1.5x faster on a 2-core x86 box (LeNet 1.5x); MPS stays off, unmeasured.
+    channels_last = device.type in ("cuda", "cpu") if cl == "auto" else cl == "on"
     return Precision(amp=amp, channels_last=channels_last)
 
 
