@@ -49,6 +49,9 @@ def test_json_line_and_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     (["--arch", "lenet", "--dataset", "digits", "--epochs", "x"], "--epochs"),
     (["--arch", "lenet", "--dataset", "digits", "--optimizer", "adagrad"], "invalid choice"),
     (["--arch", "lenet", "--dataset", "digits", "--set", "foo=1"], "foo"),
+    (["--arch", "lenet", "--dataset", "fake", "--data-option", "trainsize=9"], "train_size"),
+    (["--arch", "lenet", "--dataset", "digits", "--data-option", "split=1"], "digits has no data-set options"),
+    (["--arch", "lenet", "--dataset", "fake", "--data-option", "train_size"], "--data-option expects KEY=VALUE"),
     (["--arch", "lenet", "--dataset", "digits", "--schedule", "linear"], "invalid choice"),
     (["--arch", "lenet", "--dataset", "digits", "--device", "tpu"], "device"),
     (["--arch", "lenet", "--dataset", "digits", "--device", "cuda:7"], "not available"),
@@ -204,3 +207,37 @@ def test_resume_accepts_device_and_amp_overrides_only(tmp_path: Path, capsys: py
     assert rc == 0, err
     assert "amp bf16" in err and "resuming at epoch 2" in err
     assert json.loads(out.strip().splitlines()[-1])["epochs_completed"] == 2
+
+
+def test_data_options_size_the_data_set_and_survive_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from workbench.training.callbacks import Callback
+    from workbench.training.config import TrainConfig, TrainJob
+    from workbench.training.control import TrainControl
+    from workbench.training.events import FitStart
+    from workbench.training.job import run_training
+
+    control, starts = TrainControl(), []
+
+    class Watch(Callback):
+        def on_fit_start(self, e: FitStart) -> None:
+            starts.append(e)
+
+        def on_epoch_end(self, e: object) -> None:
+            control.stop()
+
+    opts = ["--data-option", "train_size=96", "--data-option", "val_size=40", "--data-option", "image_shape=(1,8,8)"]
+    rc, out, err = _run(["--arch", "lenet", "--dataset", "fake", *opts, "--device", "cpu", "--epochs", "1",
+                         "--batch-size", "32", "--workspace", str(tmp_path), "--json"], capsys)
+    assert rc == 0, err
+    assert "(96 train / 40 val images" in err and "1 epochs of 3 batches" in err
+    cfg = TrainConfig(epochs=2, batch_size=32, device="cpu")
+    job = TrainJob(arch="lenet", dataset="fake", config=cfg, workspace=tmp_path,
+                   dataset_options={"train_size": 64, "val_size": 16, "image_shape": (1, 8, 8)})
+    first = run_training(job, [Watch()], control)
+    assert first.status == "stopped" and (starts[0].train_size, starts[0].val_size) == (64, 16)
+    rc, _, err = _run(["--resume", first.run_id, "--data-option", "train_size=5", "--workspace", str(tmp_path)], capsys)
+    assert rc == 2 and "--data-option" in err
+    control = TrainControl()  # Watch stops this one (unused by the resumed run), so it runs to the end
+    resumed = run_training(TrainJob(arch="", dataset="", workspace=tmp_path, resume_run_id=first.run_id), [Watch()])
+    assert resumed.status == "completed"
+    assert (starts[1].train_size, starts[1].val_size, starts[1].batches_per_epoch) == (64, 16, 2)

@@ -25,14 +25,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
-def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
+def parse_assignments(items: Sequence[str], flag: str = "--set") -> dict[str, Any]:
     """Parse `KEY=VALUE` strings; VALUE is a Python literal, or a bare string when it is not one."""
     result: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise InvalidOptionError(f"--set expects KEY=VALUE, got {item!r}.")
+            raise InvalidOptionError(f"{flag} expects KEY=VALUE, got {item!r}.")
         try:
             value: Any = ast.literal_eval(raw.strip())
         except (ValueError, SyntaxError):

@@ -67,6 +67,8 @@ class DigitsBackend(_LocalBackend):
 
     def load(self, spec: DatasetSpec, root: Path | None, *, download: bool, seed: int, val_fraction: float,
              progress: Progress | None, options: Mapping[str, Any]) -> DataSplits:
+        if options:
+            raise InvalidOptionError(f"digits has no data-set options (got {sorted(options)}); drop them.")
         images, labels = _digits_arrays()
         train_idx, val_idx = stratified_split(labels, val_fraction, seed)
         full = InMemoryImages(images, labels)

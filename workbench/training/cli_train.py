@@ -51,6 +51,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", help="architecture name (see `workbench list`)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="architecture option (Python literal)")
     p.add_argument("--dataset", help="data set name (see `workbench list`)")
+    p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="data-set option (Python literal): fake train_size/val_size/image_shape/num_classes, "
+                        "emnist split, imagefolder image_size/channels/streaming")
     p.add_argument("--data-root", default=None, help="folder of the data sets ($WORKBENCH_DATA or <workspace>/data)")
     p.add_argument("--download", action="store_true", help="download the data set if it is not on disk")
     p.add_argument("--workspace", default=None, help="workspace folder (default: $WORKBENCH_HOME or the user data folder)")
@@ -109,14 +112,16 @@ def cmd_train(args: argparse.Namespace, print_json_line: Callable[[Any], None]) 
     if args.resume:  # only where/how it runs may change: --device, --amp, --channels-last
         overrides = {k: v for k, v in given.items() if k in RESUME_OVERRIDES}
         refused = [k for k in given if k not in RESUME_OVERRIDES]
-        if refused or args.set:
-            names = ", ".join(f"--{k.replace('_', '-')}" for k in [*refused, *(['set'] if args.set else [])])
+        refused += [k for k in ("set", "data_option") if getattr(args, k)]
+        if refused:
+            names = ", ".join(f"--{k.replace('_', '-')}" for k in refused)
             raise InvalidOptionError(f"--resume continues a run with its stored settings (only --device, --amp "
                                      f"and --channels-last may change); drop {names}.")
         given = {}
     config = recommended_config(args.arch or "", args.dataset or "", given)
     job = TrainJob(
         arch=args.arch or "", dataset=args.dataset or "", arch_options=parse_assignments(args.set), config=config,
+        dataset_options=parse_assignments(args.data_option, "--data-option"),
         data_root=Path(args.data_root).expanduser() if args.data_root else None, download=args.download,
         workspace=Path(args.workspace).expanduser() if args.workspace else None, name=args.name,
         resume_run_id=args.resume, input_override=_parse_input(args.input), num_classes_override=args.classes,

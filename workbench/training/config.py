@@ -178,6 +178,9 @@ class TrainJob:
     arch: str
     dataset: str
     arch_options: dict[str, Any] = field(default_factory=dict)
+    # Per-data-set settings passed to load_splits, e.g. {"train_size": 50000} for fake, {"split": "digits"}
+    # for emnist, {"image_size": (64, 64)} for imagefolder.
+    dataset_options: dict[str, Any] = field(default_factory=dict)
     config: TrainConfig = field(default_factory=TrainConfig)
     data_root: Path | None = None
     download: bool = False

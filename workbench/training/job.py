@@ -51,6 +51,7 @@ class _Plan:
     arch: str
     dataset: str
     options: dict[str, Any]
+    data_options: dict[str, Any]
     config: TrainConfig
     device: torch.device
     precision: Precision
@@ -87,6 +88,7 @@ def _plan(job: TrainJob, store: Any, progress: ProgressFn | None,
     from workbench.models import get_spec, resolve_options
 
     arch, dataset, options, config = job.arch, job.dataset, dict(job.arch_options or {}), job.config
+    data_options = dict(job.dataset_options or {})
     data_root = Path(job.data_root).expanduser() if job.data_root is not None else None
     input_override, classes_override, resume_state = job.input_override, job.num_classes_override, None
     if job.resume_run_id:
@@ -98,6 +100,7 @@ def _plan(job: TrainJob, store: Any, progress: ProgressFn | None,
         resume_state = ckpt.load_checkpoint(record.folder / ckpt.LAST_NAME)
         arch, dataset = record.arch, record.dataset
         options = ckpt.decode_options(resume_state.get("arch_options", record.arch_options))
+        data_options = ckpt.decode_options(resume_state.get("dataset_options") or {})
         config = TrainConfig.from_dict(dict(resume_state.get("config") or record.config))
         bad = sorted(set(job.resume_overrides) - set(RESUME_OVERRIDES))
         if bad:
@@ -125,7 +128,7 @@ def _plan(job: TrainJob, store: Any, progress: ProgressFn | None,
             progress(f"Loading {dataset}", done / total if total else 0.0)
 
     splits = load_splits(dataset, root=data_root, download=job.download, seed=config.seed,
-                         val_fraction=config.val_fraction, progress=fetch)
+                         val_fraction=config.val_fraction, progress=fetch, options=data_options)
     if input_override is not None:
         input_shape = tuple(int(v) for v in input_override)
     else:
@@ -139,7 +142,8 @@ def _plan(job: TrainJob, store: Any, progress: ProgressFn | None,
         raise InvalidOptionError(
             f"--classes {num_classes} is smaller than the {splits.num_classes} classes of {dataset}; "
             f"use at least {splits.num_classes} (or leave --classes out).")
-    plan = _Plan(arch=arch, dataset=dataset, options=options, config=config, device=device, precision=precision,
+    plan = _Plan(arch=arch, dataset=dataset, options=options, data_options=data_options, config=config,
+                 device=device, precision=precision,
                  data_root=data_root, input_shape=input_shape, num_classes=num_classes,  # type: ignore[arg-type]
                  resume_state=resume_state)
     return plan, splits
@@ -252,6 +256,7 @@ def run_training(job: TrainJob, callbacks: Sequence[Callback] = (), control: Tra
         folder = store.run_dir(run_id)
         extra = {"format": ckpt.CHECKPOINT_FORMAT, "config": cfg.to_dict(), "arch": plan.arch,
                  "arch_options": ckpt.encode_options(plan.options), "dataset": plan.dataset,
+                 "dataset_options": ckpt.encode_options(plan.data_options),
                  "input_shape": list(plan.input_shape), "num_classes": plan.num_classes,
                  "data_root": str(plan.data_root) if plan.data_root is not None else None}
 
