@@ -2,10 +2,11 @@
 
 Each setting is a whole `run_training` job (the engine behind `workbench train`: device-resident data,
 on-device augmentation, the Trainer, the run store), run one after another in this process. Prints, per
-setting, the training img/s of the last epoch (cuDNN autotuning and compilation fall in the first) and over
-the whole run, the peak GPU memory, and each setting's speed-up over fp32.
+setting, the training img/s of each epoch (cuDNN autotuning and compilation fall in the first) and over the
+whole run, the peak GPU memory, and the last epoch's speed-up over fp32 (always run first, as the baseline).
 
-    python bench/bench_gpu.py [--device auto] [--batch-size 256] [--train-size 25000] [--epochs 3] [--compile]
+    python bench/bench_gpu.py [--device auto] [--batch-size 256] [--train-size 25000] [--epochs 3]
+                              [--settings auto,bf16-nchw] (names: see SETTINGS)
 """
 
 from __future__ import annotations
@@ -23,6 +24,17 @@ from workbench.training.events import EpochMetrics
 from workbench.training.job import run_training
 
 
+# name -> (label, TrainConfig fields); "fp32" is the baseline and always runs first.
+SETTINGS: dict[str, tuple[str, dict[str, object]]] = {
+    "fp32": ("fp32, NCHW", {"amp": "off", "channels_last": "off"}),
+    "auto": ("auto (bf16 + channels-last on CUDA)", {"amp": "auto", "channels_last": "auto"}),
+    "bf16-nchw": ("bf16, NCHW", {"amp": "bf16", "channels_last": "off"}),
+    "fp32-cl": ("fp32, channels-last", {"amp": "off", "channels_last": "on"}),
+    "compile": ("auto + torch.compile", {"amp": "auto", "channels_last": "auto", "compile": True}),
+    "compile-nchw": ("bf16, NCHW + torch.compile", {"amp": "bf16", "channels_last": "off", "compile": True}),
+}
+
+
 class _Epochs(Callback):
     def __init__(self) -> None:
         self.ips: list[float] = []
@@ -31,7 +43,7 @@ class _Epochs(Callback):
         self.ips.append(e.images_per_second)
 
 
-def run(args: argparse.Namespace, workspace: Path, label: str, **settings: object) -> tuple[float, float]:
+def run(args: argparse.Namespace, workspace: Path, label: str, settings: dict[str, object]) -> tuple[float, float]:
     """One training job; returns (last-epoch img/s, whole-run img/s) and prints a line."""
     device = resolve_device(args.device)
     if device.type == "cuda":
@@ -42,10 +54,12 @@ def run(args: argparse.Namespace, workspace: Path, label: str, **settings: objec
     epochs = _Epochs()
     result = run_training(job, [epochs])
     if result.status != "completed":
-        raise SystemExit(f"{label}: run ended {result.status}: {result.message}")
+        print(f"{label}: run ended {result.status}: {result.message.splitlines()[0]}", flush=True)
+        return float("nan"), float("nan")
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
-    print(f"{label:34s} last epoch {epochs.ips[-1]:9,.0f} img/s   whole run {result.images_per_second:9,.0f} img/s"
-          f"   peak {peak:5.2f} GiB", flush=True)
+    per_epoch = " / ".join(f"{v:,.0f}" for v in epochs.ips)
+    print(f"{label:38s} last epoch {epochs.ips[-1]:9,.0f} img/s   whole run {result.images_per_second:9,.0f} img/s"
+          f"   peak {peak:5.2f} GiB   (epochs: {per_epoch})", flush=True)
     return epochs.ips[-1], float(result.images_per_second or 0.0)
 
 
@@ -56,22 +70,22 @@ def main() -> None:
     ap.add_argument("--train-size", type=int, default=25000)
     ap.add_argument("--val-size", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--compile", action="store_true", help="also time bf16 + channels-last + torch.compile")
+    ap.add_argument("--settings", default="auto,bf16-nchw", help=f"comma-separated, of {', '.join(SETTINGS)}")
     args = ap.parse_args()
+    names = [n for n in args.settings.split(",") if n and n != "fp32"]
+    unknown = [n for n in names if n not in SETTINGS]
+    if unknown:
+        ap.error(f"unknown setting(s) {unknown}; choose from {', '.join(SETTINGS)}")
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
     print(f"device {device} ({name}), torch {torch.__version__}, ResNet-18 CIFAR stem 3x32x32, "
           f"batch {args.batch_size}, {args.train_size} FakeData images x {args.epochs} epochs per setting")
     with tempfile.TemporaryDirectory() as tmp:
         ws = Path(tmp)
-        base, _ = run(args, ws, "fp32, NCHW", amp="off", channels_last="off")
-        settings = [("bf16 + channels-last (auto)", {"amp": "bf16", "channels_last": "on"}),
-                    ("bf16, NCHW", {"amp": "bf16", "channels_last": "off"})]
-        if args.compile:
-            settings.append(("bf16 + channels-last + compile", {"amp": "bf16", "channels_last": "on", "compile": True}))
-        for label, s in settings:
-            last, _ = run(args, ws, label, **s)
-            print(f"{'':34s} {last / base:.2f}x fp32 (last epoch)")
+        base, _ = run(args, ws, *SETTINGS["fp32"])
+        for name in names:
+            last, _ = run(args, ws, *SETTINGS[name])
+            print(f"{'':38s} {last / base:.2f}x fp32 (last epoch)")
 
 
 if __name__ == "__main__":

@@ -80,6 +80,24 @@ def test_mps_out_of_memory_runtime_error_suggests_smaller_batch() -> None:
     assert result.status == "failed" and "Out of memory" in result.message and "--batch-size 32" in result.message
 
 
+class BrokenNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise AssertionError("expected size 512==512, stride 9==1 at dim=1")
+
+
+@pytest.mark.parametrize("compile_on", [False, True])
+def test_a_failure_with_compile_on_suggests_training_without_it(compile_on: bool,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: model)  # the failure stands in for a compiler bug
+    result = _trainer(BrokenNet(), TrainConfig(epochs=1, batch_size=64, compile=compile_on), _batches()).fit()
+    assert result.status == "failed" and "AssertionError: expected size 512" in result.message
+    assert ("without it to rule out a compiler bug" in result.message) == compile_on
+
+
 class FakeTime:
     """perf_counter advanced only by the loader: deterministic training-loop time."""
 

@@ -211,7 +211,7 @@ def unpack_rng_state(state: Mapping[str, Any], generators: Mapping[str, torch.Ge
                 pass
             else:
                 npst = state["numpy"]
-                keys = npst["keys"].numpy().astype(np.uint32)
+                keys = npst["keys"].cpu().numpy().astype(np.uint32)  # map_location="cuda" moves it too
                 np.random.set_state((npst["kind"], keys, npst["pos"], npst["has_gauss"], npst["cached_gaussian"]))
         if "cuda" in state and torch.cuda.is_available():
             saved_cuda = [_byte_tensor(s) for s in state["cuda"]]

@@ -180,7 +180,10 @@ class Trainer:
         if is_out_of_memory(exc):  # CUDA's OutOfMemoryError, or MPS's RuntimeError "... out of memory ..."
             return (f"Out of memory on {self.device_name} at batch size {cfg.batch_size}; "
                     f"try a smaller batch size (e.g. --batch-size {max(1, cfg.batch_size // 2)}).")
-        return f"Training failed: {type(exc).__name__}: {exc}"
+        message = f"Training failed: {type(exc).__name__}: {str(exc).strip()}"
+        if cfg.compile:  # compiler bugs show up as arbitrary errors (e.g. a fake-kernel stride assertion)
+            message += "\ntorch.compile was on: train again without it to rule out a compiler bug."
+        return message
 
     def _result(self, status: str, message: str, checkpoint: str | None) -> FitResult:
         last = self.last
