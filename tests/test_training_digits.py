@@ -38,3 +38,32 @@ def test_resnet18_cifar_stem_learns_digits(tmp_path: Path) -> None:
                    workspace=tmp_path)
     result = run_training(job)
     assert result.status == "completed" and result.val_accuracy >= 0.95
+
+
+@pytest.mark.slow
+def test_lenet_learns_digits_under_torch_compile_and_resumes(tmp_path: Path) -> None:
+    """compile is opt-in: the compiled model learns, its checkpoint holds the plain module's keys, and resumes."""
+    from workbench.training.callbacks import Callback
+    from workbench.training.control import TrainControl
+    from workbench.training.checkpoint import load_checkpoint
+
+    control = TrainControl()
+
+    class StopAfterEpoch2(Callback):
+        def on_epoch_end(self, e: object) -> None:
+            if getattr(e, "epoch", 0) == 2:
+                control.stop()
+
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    cfg = recommended_config("lenet", "digits", {"epochs": 4, "device": "cpu", "compile": True})
+    first = run_training(TrainJob(arch="lenet", dataset="digits", config=cfg, workspace=tmp_path),
+                         [StopAfterEpoch2()], control)
+    assert first.status == "stopped" and first.epochs_completed == 2
+    assert counters["aot_autograd"]["ok"] >= 1  # the training step really went through the compiler
+    weights = load_checkpoint(first.checkpoint)["model"]
+    assert weights and not any(k.startswith("_orig_mod") for k in weights)
+    result = run_training(TrainJob(arch="", dataset="", workspace=tmp_path, resume_run_id=first.run_id))
+    assert result.status == "completed" and result.epochs_completed == 4
+    assert result.val_accuracy >= 0.95 and result.images_per_second > 0
