@@ -4,7 +4,9 @@ Each setting is a whole `run_training` job (the engine behind `workbench train`:
 on-device augmentation, the Trainer, the run store), run one after another in this process. Prints, per
 setting, the training img/s of each epoch (cuDNN autotuning and compilation fall in the first) and over the
 whole run, the peak GPU memory (cuDNN's autotuning workspaces included), and the last epoch's speed-up over
-fp32 (always run first, as the baseline). A short LeNet job runs first so that no setting pays CUDA's start-up.
+fp32 (always run first, as the baseline; its convolutions use TF32, PyTorch's cuDNN default). A short LeNet
+job runs first so that no setting pays CUDA's start-up. The last epoch is one noisy sample: use --epochs 5 and
+compare several runs before drawing conclusions.
 
     python bench/bench_gpu.py [--device auto] [--batch-size 256] [--train-size 25000] [--epochs 3]
                               [--settings auto,bf16-nchw] (names: see SETTINGS)
@@ -13,6 +15,7 @@ fp32 (always run first, as the baseline). A short LeNet job runs first so that n
 from __future__ import annotations
 
 import argparse
+import gc
 import tempfile
 from pathlib import Path
 
@@ -28,7 +31,7 @@ from workbench.training.job import run_training
 # name -> (label, TrainConfig fields); "fp32" is the baseline and always runs first.
 SETTINGS: dict[str, tuple[str, dict[str, object]]] = {
     "fp32": ("fp32, NCHW", {"amp": "off", "channels_last": "off"}),
-    "auto": ("auto (bf16 + channels-last on CUDA)", {"amp": "auto", "channels_last": "auto"}),
+    "auto": ("auto (bf16/fp16 + channels-last)", {"amp": "auto", "channels_last": "auto"}),
     "bf16-nchw": ("bf16, NCHW", {"amp": "bf16", "channels_last": "off"}),
     "fp32-cl": ("fp32, channels-last", {"amp": "off", "channels_last": "on"}),
     "compile": ("auto + torch.compile", {"amp": "auto", "channels_last": "auto", "compile": True}),
@@ -47,7 +50,9 @@ class _Epochs(Callback):
 def run(args: argparse.Namespace, workspace: Path, label: str, settings: dict[str, object]) -> tuple[float, float]:
     """One training job; returns (last-epoch img/s, whole-run img/s) and prints a line."""
     device = resolve_device(args.device)
+    gc.collect()
     if device.type == "cuda":
+        torch.cuda.empty_cache()  # the previous setting's cached blocks must not count towards this peak
         torch.cuda.reset_peak_memory_stats(device)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=0.1, device=str(device), **settings)
     job = TrainJob(arch="resnet18", dataset="fake", config=cfg, workspace=workspace, name=label,

@@ -52,6 +52,8 @@ def test_json_line_and_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     (["--arch", "lenet", "--dataset", "fake", "--data-option", "trainsize=9"], "train_size"),
     (["--arch", "lenet", "--dataset", "digits", "--data-option", "split=1"], "digits has no data-set options"),
     (["--arch", "lenet", "--dataset", "fake", "--data-option", "train_size"], "--data-option expects KEY=VALUE"),
+    (["--arch", "lenet", "--dataset", "fake", "--data-option", "train_size=abc"], "whole number"),
+    (["--arch", "lenet", "--dataset", "fake", "--data-option", "image_shape=1x8x8"], "image_shape=3,32,32"),
     (["--arch", "lenet", "--dataset", "digits", "--schedule", "linear"], "invalid choice"),
     (["--arch", "lenet", "--dataset", "digits", "--device", "tpu"], "device"),
     (["--arch", "lenet", "--dataset", "digits", "--device", "cuda:7"], "not available"),
@@ -235,9 +237,33 @@ def test_data_options_size_the_data_set_and_survive_resume(tmp_path: Path, capsy
                    dataset_options={"train_size": 64, "val_size": 16, "image_shape": (1, 8, 8)})
     first = run_training(job, [Watch()], control)
     assert first.status == "stopped" and (starts[0].train_size, starts[0].val_size) == (64, 16)
+    assert RunStore(tmp_path).get_run(first.run_id).dataset_options["train_size"] == 64
     rc, _, err = _run(["--resume", first.run_id, "--data-option", "train_size=5", "--workspace", str(tmp_path)], capsys)
     assert rc == 2 and "--data-option" in err
     control = TrainControl()  # Watch stops this one (unused by the resumed run), so it runs to the end
     resumed = run_training(TrainJob(arch="", dataset="", workspace=tmp_path, resume_run_id=first.run_id), [Watch()])
     assert resumed.status == "completed"
     assert (starts[1].train_size, starts[1].val_size, starts[1].batches_per_epoch) == (64, 16, 2)
+
+
+def test_a_checkpoint_from_before_dataset_options_resumes(tmp_path: Path) -> None:
+    from workbench.training.callbacks import Callback
+    from workbench.training.checkpoint import load_checkpoint, save_checkpoint
+    from workbench.training.config import TrainConfig, TrainJob
+    from workbench.training.control import TrainControl
+    from workbench.training.job import run_training
+
+    control = TrainControl()
+
+    class StopAfterEpoch1(Callback):
+        def on_epoch_end(self, e: object) -> None:
+            control.stop()
+
+    cfg = TrainConfig(epochs=2, max_batches=2, device="cpu")
+    first = run_training(TrainJob(arch="lenet", dataset="digits", config=cfg, workspace=tmp_path),
+                         [StopAfterEpoch1()], control)
+    state = load_checkpoint(first.checkpoint)
+    del state["dataset_options"]  # what earlier versions wrote
+    save_checkpoint(first.checkpoint, state)
+    resumed = run_training(TrainJob(arch="", dataset="", workspace=tmp_path, resume_run_id=first.run_id))
+    assert resumed.status == "completed" and resumed.epochs_completed == 2

@@ -113,3 +113,18 @@ def test_streaming_skips_and_counts_cut_off_images(tmp_path: Path) -> None:
                          num_workers=0)
     xs = [x for x, _ in loader]
     assert sum(x.shape[0] for x in xs) == len(s.train) - 1
+
+
+def test_option_values_are_typed_and_parsed_from_the_command_line(tmp_path: Path) -> None:
+    from workbench.cli import parse_assignments
+    from workbench.errors import InvalidOptionError
+
+    _write_tree(tmp_path, per_class=4)
+    opts = parse_assignments(["streaming=false", "memory_budget=1000", "image_size=12,10"], "--data-option")
+    assert opts == {"streaming": False, "memory_budget": 1000, "image_size": (12, 10)}
+    s = load_splits("imagefolder", root=tmp_path, val_fraction=0.25, options=opts)
+    assert s.info["streaming"] is False and s.train.images.shape[2:] == (12, 10)  # budget exceeded, told not to
+    for bad, needle in (({"streaming": "maybe"}, "True or False"), ({"channels": "rgb"}, "whole number"),
+                        ({"image_size": (8, "x")}, "2 whole numbers"), ({"memory_budget": 1.5}, "whole number")):
+        with pytest.raises(InvalidOptionError, match=needle):
+            load_splits("imagefolder", root=tmp_path, options=bad)

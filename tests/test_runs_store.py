@@ -113,6 +113,26 @@ def test_wal_schema_version_and_integrity(tmp_path: Path) -> None:
         RunStore(tmp_path)
 
 
+def test_a_version_1_database_gains_dataset_options_and_keeps_its_runs(tmp_path: Path) -> None:
+    from workbench.runs.schema import _SCHEMA_V1
+    from workbench.runs.store import DB_NAME
+
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    conn.executescript(_SCHEMA_V1)
+    conn.execute("INSERT INTO runs (id, created_at, updated_at, status, arch, dataset) "
+                 "VALUES ('20250101-000000-abcd', 1.0, 1.0, 'completed', 'lenet', 'digits')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    store = RunStore(tmp_path)
+    old = store.get_run("20250101-000000-abcd")
+    assert old.status == "completed" and old.dataset_options == {}
+    new = _new(store, dataset="fake", dataset_options={"train_size": 64, "image_shape": (1, 8, 8)})
+    assert store.get_run(new).dataset_options == {"train_size": 64, "image_shape": [1, 8, 8]}
+    assert _raw(store).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert store.integrity_check() == "ok"
+
+
 def test_unusable_workspace_raises_workspace_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -95,7 +95,7 @@ def test_a_failure_with_compile_on_suggests_training_without_it(compile_on: bool
     monkeypatch.setattr(torch, "compile", lambda model, **kw: model)  # the failure stands in for a compiler bug
     result = _trainer(BrokenNet(), TrainConfig(epochs=1, batch_size=64, compile=compile_on), _batches()).fit()
     assert result.status == "failed" and "AssertionError: expected size 512" in result.message
-    assert ("without it to rule out a compiler bug" in result.message) == compile_on
+    assert ("new run without it to rule out a compiler bug" in result.message) == compile_on
 
 
 class FakeTime:

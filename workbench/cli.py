@@ -26,7 +26,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_assignments(items: Sequence[str], flag: str = "--set") -> dict[str, Any]:
-    """Parse `KEY=VALUE` strings; VALUE is a Python literal, or a bare string when it is not one."""
+    """Parse `KEY=VALUE` strings; VALUE is a Python literal (true/false in any case are booleans; 1,8,8 is a
+    tuple), or a bare string when it is not one."""
     result: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -36,7 +37,7 @@ def parse_assignments(items: Sequence[str], flag: str = "--set") -> dict[str, An
         try:
             value: Any = ast.literal_eval(raw.strip())
         except (ValueError, SyntaxError):
-            value = raw.strip()
+            value = {"true": True, "false": False}.get(raw.strip().lower(), raw.strip())
         result[key] = value
     return result
 

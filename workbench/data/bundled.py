@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from workbench.data.options import int_option, ints_option
 from workbench.data.registry import DatasetSpec, register_dataset
 from workbench.data.sources import DataSplits, InMemoryImages, Progress, stratified_split
 from workbench.errors import DataUnavailableError, InvalidOptionError
@@ -105,10 +106,10 @@ class FakeBackend(_LocalBackend):
         if unknown:
             raise InvalidOptionError(f"fake has no option(s) {sorted(unknown)}; use train_size, val_size, "
                                      "image_shape, num_classes.")
-        n_train = int(options.get("train_size", spec.train_size or 5000))
-        n_val = int(options.get("val_size", spec.val_size or 1000))
-        shape = tuple(int(v) for v in options.get("image_shape", (spec.channels, *spec.size)))
-        n_cls = int(options.get("num_classes", len(spec.classes)))
+        n_train = int_option(options, "train_size", spec.train_size or 5000, "fake")
+        n_val = int_option(options, "val_size", spec.val_size or 1000, "fake")
+        shape = ints_option(options, "image_shape", (spec.channels, *spec.size), "fake", 3)
+        n_cls = int_option(options, "num_classes", len(spec.classes), "fake")
         if len(shape) != 3 or shape[0] not in (1, 3) or min(shape) < 1 or n_train < 1 or n_val < 0 or n_cls < 1:
             raise InvalidOptionError("fake needs image_shape (C,H,W) with C 1 or 3, train_size >= 1, "
                                      "val_size >= 0 and num_classes >= 1.")

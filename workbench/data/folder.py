@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from workbench.data.options import bool_option, int_option, ints_option
 from workbench.data.registry import DatasetSpec, register_dataset
 from workbench.data.sources import DataSplits, InMemoryImages, Progress, StreamingImages, stratified_split
 from workbench.errors import DataUnavailableError, InvalidOptionError
@@ -165,8 +166,11 @@ def _decode_all(files: list[Path], labels: list[int], mode: str, size: tuple[int
 
 
 def _size_option(value: Any) -> tuple[int, int]:
-    size = (int(value), int(value)) if isinstance(value, (int, float)) else tuple(int(v) for v in value)
-    if len(size) != 2 or min(size) < 1:
+    if isinstance(value, (tuple, list)):
+        size = ints_option({"image_size": value}, "image_size", (64, 64), "imagefolder", 2)
+    else:
+        size = (int_option({"image_size": value}, "image_size", 64, "imagefolder"),) * 2
+    if min(size) < 1:
         raise InvalidOptionError(f"imagefolder image_size must be N or (H, W) with positive sizes, got {value}.")
     return size[0], size[1]
 
@@ -225,7 +229,7 @@ class FolderBackend:
             raise DataUnavailableError(f"No readable images in the class folders of {train_tree}; add .png/.jpg "
                                        "files under one subfolder per class.")
 
-        channels = int(options.get("channels", 0)) or None
+        channels = int_option(options, "channels", 0, "imagefolder") or None
         if channels not in (None, 1, 3):
             raise InvalidOptionError(f"imagefolder channels must be 1 or 3, got {channels}.")
         if channels is None:
@@ -247,8 +251,8 @@ class FolderBackend:
             labels = [labels[i] for i in tr_idx.tolist()]
 
         total = len(files) + len(vfiles)
-        budget = int(options.get("memory_budget", DEFAULT_MEMORY_BUDGET))
-        streaming = bool(options.get("streaming", total * channels * size[0] * size[1] > budget))
+        budget = int_option(options, "memory_budget", DEFAULT_MEMORY_BUDGET, "imagefolder")
+        streaming = bool_option(options, "streaming", total * channels * size[0] * size[1] > budget, "imagefolder")
         mean, std = (IMAGEFOLDER.mean, IMAGEFOLDER.std) if channels == 3 else ((0.449,), (0.226,))
         if streaming:  # not decoded up front: find cut-off files now (cheaply), skip and count them
             with ThreadPoolExecutor(4) as pool:

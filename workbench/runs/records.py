@@ -62,6 +62,7 @@ class RunRecord:
     owner_pid: int | None = None
     owner_host: str = ""
     heartbeat_at: float | None = None
+    dataset_options: dict = field(default_factory=dict)   # load_splits options (tuples read back as lists)
 
     @property
     def epochs_planned(self) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -42,7 +42,10 @@ CREATE INDEX IF NOT EXISTS metrics_run_name ON metrics(run_id, name, epoch, step
 """
 
 # Migrations from version N to N+1, applied in order inside one transaction.
-_MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1}
+_MIGRATIONS: dict[int, str] = {
+    0: _SCHEMA_V1,
+    1: "ALTER TABLE runs ADD COLUMN dataset_options TEXT NOT NULL DEFAULT '{}'",
+}
 
 
 def migrate(conn: sqlite3.Connection) -> int:

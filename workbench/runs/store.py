@@ -189,6 +189,7 @@ class RunStore:
         config: dict,
         device: str,
         name: str = "",
+        dataset_options: dict | None = None,
     ) -> str:
         """Insert a `running` run owned by this process, create its folder, and return its id."""
         owner = current_owner()
@@ -199,10 +200,10 @@ class RunStore:
                 with self._write("create a run in") as conn:
                     conn.execute(
                         "INSERT INTO runs (id, name, created_at, updated_at, status, arch, arch_options, dataset,"
-                        " config, device, owner_pid, owner_host, owner_start, heartbeat_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " config, device, owner_pid, owner_host, owner_start, heartbeat_at, dataset_options)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (run_id, name, now, now, RUNNING, arch, _dumps(arch_options), dataset, _dumps(config),
-                         device, owner.pid, owner.host, owner.start, now),
+                         device, owner.pid, owner.host, owner.start, now, _dumps(dataset_options)),
                     )
             except WorkspaceError as exc:
                 if isinstance(exc.__cause__, sqlite3.IntegrityError):
@@ -300,11 +301,12 @@ class RunStore:
 
     _COLUMNS = ("id, name, status, arch, arch_options, dataset, config, device, created_at, updated_at, finished_at,"
                 " epochs_completed, best_val_accuracy, final_metrics, message, best_metrics, owner_pid, owner_host,"
-                " owner_start, heartbeat_at")
+                " owner_start, heartbeat_at, dataset_options")
 
     def _record(self, row: tuple, now: float) -> RunRecord:
         (run_id, name, status, arch, arch_options, dataset, config, device, created_at, updated_at, finished_at,
-         epochs_completed, best_val, final_metrics, message, best_metrics, pid, host, start, heartbeat_at) = row
+         epochs_completed, best_val, final_metrics, message, best_metrics, pid, host, start, heartbeat_at,
+         dataset_options) = row
         if status == RUNNING and not owner_alive(pid, host, start, heartbeat_at, now, self.stale_after_s):
             status = INTERRUPTED
         return RunRecord(
@@ -313,7 +315,7 @@ class RunStore:
             finished_at=finished_at, epochs_completed=int(epochs_completed),
             best_val_accuracy=None if best_val is None else float(best_val), final_metrics=_loads(final_metrics),
             message=message, folder=self.runs_root / run_id, best_metrics=_loads(best_metrics),
-            owner_pid=pid, owner_host=host or "", heartbeat_at=heartbeat_at,
+            owner_pid=pid, owner_host=host or "", heartbeat_at=heartbeat_at, dataset_options=_loads(dataset_options),
         )
 
     def get_run(self, run_id: str) -> RunRecord:

@@ -52,8 +52,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="architecture option (Python literal)")
     p.add_argument("--dataset", help="data set name (see `workbench list`)")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="data-set option (Python literal): fake train_size/val_size/image_shape/num_classes, "
-                        "emnist split, imagefolder image_size/channels/streaming")
+                   help="data-set option (Python literal; image_shape=1,28,28): fake train_size, val_size, "
+                        "image_shape, num_classes; emnist split; imagefolder image_size, channels, streaming, "
+                        "memory_budget")
     p.add_argument("--data-root", default=None, help="folder of the data sets ($WORKBENCH_DATA or <workspace>/data)")
     p.add_argument("--download", action="store_true", help="download the data set if it is not on disk")
     p.add_argument("--workspace", default=None, help="workspace folder (default: $WORKBENCH_HOME or the user data folder)")

@@ -178,9 +178,6 @@ class TrainJob:
     arch: str
     dataset: str
     arch_options: dict[str, Any] = field(default_factory=dict)
-    # Per-data-set settings passed to load_splits, e.g. {"train_size": 50000} for fake, {"split": "digits"}
-    # for emnist, {"image_size": (64, 64)} for imagefolder.
-    dataset_options: dict[str, Any] = field(default_factory=dict)
     config: TrainConfig = field(default_factory=TrainConfig)
     data_root: Path | None = None
     download: bool = False
@@ -191,6 +188,9 @@ class TrainJob:
     num_classes_override: int | None = None
     # With resume_run_id: where/how to run it now (keys of RESUME_OVERRIDES), e.g. {"device": "cpu"}.
     resume_overrides: dict[str, Any] = field(default_factory=dict)
+    # Per-data-set settings passed to load_splits, e.g. {"train_size": 50000} for fake, {"split": "digits"}
+    # for emnist, {"image_size": (64, 64)} for imagefolder.
+    dataset_options: dict[str, Any] = field(default_factory=dict)
 
 
 # TrainConfig fields a resumed run may change: they pick hardware, not what is learned.

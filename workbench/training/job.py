@@ -251,7 +251,8 @@ def run_training(job: TrainJob, callbacks: Sequence[Callback] = (), control: Tra
             store.update_run(run_id, device=label)
         else:
             run_id = store.create_run(arch=plan.arch, arch_options=plan.options, dataset=plan.dataset,
-                                      config=cfg.to_dict(), device=label, name=job.name)
+                                      config=cfg.to_dict(), device=label, name=job.name,
+                                      dataset_options=plan.data_options)
         logger = _StoreLogger(store, run_id)
         folder = store.run_dir(run_id)
         extra = {"format": ckpt.CHECKPOINT_FORMAT, "config": cfg.to_dict(), "arch": plan.arch,

@@ -182,7 +182,7 @@ class Trainer:
                     f"try a smaller batch size (e.g. --batch-size {max(1, cfg.batch_size // 2)}).")
         message = f"Training failed: {type(exc).__name__}: {str(exc).strip()}"
         if cfg.compile:  # compiler bugs show up as arbitrary errors (e.g. a fake-kernel stride assertion)
-            message += "\ntorch.compile was on: train again without it to rule out a compiler bug."
+            message += "\ntorch.compile was on: start a new run without it to rule out a compiler bug."
         return message
 
     def _result(self, status: str, message: str, checkpoint: str | None) -> FitResult:
