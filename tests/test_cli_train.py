@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,25 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
         rc = int(exc.code or 0)
     out, err = capsys.readouterr()
     return rc, out, err
+
+
+def _stopped_after_epoch_1(workspace: Path, dataset: str = "digits", **job: Any) -> Any:
+    """A run stopped at the end of its first epoch (its last.pt can be resumed); returns its FitResult."""
+    from workbench.training.callbacks import Callback
+    from workbench.training.config import TrainJob
+    from workbench.training.control import TrainControl
+    from workbench.training.job import run_training
+
+    control = TrainControl()
+
+    class StopAfterEpoch1(Callback):
+        def on_epoch_end(self, e: object) -> None:
+            control.stop()
+
+    result = run_training(TrainJob(arch="lenet", dataset=dataset, workspace=workspace, **job), [StopAfterEpoch1()],
+                          control)
+    assert result.status == "stopped" and result.epochs_completed == 1
+    return result
 
 
 def test_json_line_and_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -187,21 +207,9 @@ def test_skipped_files_are_reported(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_resume_accepts_device_and_amp_overrides_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from workbench.training.callbacks import Callback
-    from workbench.training.config import TrainConfig, TrainJob
-    from workbench.training.control import TrainControl
-    from workbench.training.job import run_training
+    from workbench.training.config import TrainConfig
 
-    control = TrainControl()
-
-    class StopAfterEpoch1(Callback):
-        def on_epoch_end(self, e: object) -> None:
-            control.stop()
-
-    cfg = TrainConfig(epochs=2, max_batches=2, device="cpu", amp="off")
-    first = run_training(TrainJob(arch="lenet", dataset="digits", config=cfg, workspace=tmp_path),
-                         [StopAfterEpoch1()], control)
-    assert first.status == "stopped"
+    first = _stopped_after_epoch_1(tmp_path, config=TrainConfig(epochs=2, max_batches=2, device="cpu", amp="off"))
     rc, _, err = _run(["--resume", first.run_id, "--lr", "0.5", "--workspace", str(tmp_path)], capsys)
     assert rc == 2 and "--lr" in err and "--device" in err
     rc, out, err = _run(["--resume", first.run_id, "--device", "cpu", "--amp", "bf16", "--channels-last", "off",
@@ -214,54 +222,36 @@ def test_resume_accepts_device_and_amp_overrides_only(tmp_path: Path, capsys: py
 def test_data_options_size_the_data_set_and_survive_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from workbench.training.callbacks import Callback
     from workbench.training.config import TrainConfig, TrainJob
-    from workbench.training.control import TrainControl
     from workbench.training.events import FitStart
     from workbench.training.job import run_training
 
-    control, starts = TrainControl(), []
+    opts = ["--data-option", "train_size=96", "--data-option", "val_size=40", "--data-option", "image_shape=1,8,8"]
+    rc, out, err = _run(["--arch", "lenet", "--dataset", "fake", *opts, "--device", "cpu", "--epochs", "1",
+                         "--batch-size", "32", "--workspace", str(tmp_path), "--json"], capsys)
+    assert rc == 0, err
+    assert "(96 train / 40 val images" in err and "1 epochs of 3 batches" in err
+    first = _stopped_after_epoch_1(tmp_path, "fake", config=TrainConfig(epochs=2, batch_size=32, device="cpu"),
+                                   dataset_options={"train_size": 64, "val_size": 16, "image_shape": (1, 8, 8)})
+    assert RunStore(tmp_path).get_run(first.run_id).dataset_options["train_size"] == 64
+    rc, _, err = _run(["--resume", first.run_id, "--data-option", "train_size=5", "--workspace", str(tmp_path)], capsys)
+    assert rc == 2 and "--data-option" in err
+    starts: list[FitStart] = []
 
     class Watch(Callback):
         def on_fit_start(self, e: FitStart) -> None:
             starts.append(e)
 
-        def on_epoch_end(self, e: object) -> None:
-            control.stop()
-
-    opts = ["--data-option", "train_size=96", "--data-option", "val_size=40", "--data-option", "image_shape=(1,8,8)"]
-    rc, out, err = _run(["--arch", "lenet", "--dataset", "fake", *opts, "--device", "cpu", "--epochs", "1",
-                         "--batch-size", "32", "--workspace", str(tmp_path), "--json"], capsys)
-    assert rc == 0, err
-    assert "(96 train / 40 val images" in err and "1 epochs of 3 batches" in err
-    cfg = TrainConfig(epochs=2, batch_size=32, device="cpu")
-    job = TrainJob(arch="lenet", dataset="fake", config=cfg, workspace=tmp_path,
-                   dataset_options={"train_size": 64, "val_size": 16, "image_shape": (1, 8, 8)})
-    first = run_training(job, [Watch()], control)
-    assert first.status == "stopped" and (starts[0].train_size, starts[0].val_size) == (64, 16)
-    assert RunStore(tmp_path).get_run(first.run_id).dataset_options["train_size"] == 64
-    rc, _, err = _run(["--resume", first.run_id, "--data-option", "train_size=5", "--workspace", str(tmp_path)], capsys)
-    assert rc == 2 and "--data-option" in err
-    control = TrainControl()  # Watch stops this one (unused by the resumed run), so it runs to the end
     resumed = run_training(TrainJob(arch="", dataset="", workspace=tmp_path, resume_run_id=first.run_id), [Watch()])
     assert resumed.status == "completed"
-    assert (starts[1].train_size, starts[1].val_size, starts[1].batches_per_epoch) == (64, 16, 2)
+    assert (starts[0].train_size, starts[0].val_size, starts[0].batches_per_epoch) == (64, 16, 2)
 
 
 def test_a_checkpoint_from_before_dataset_options_resumes(tmp_path: Path) -> None:
-    from workbench.training.callbacks import Callback
     from workbench.training.checkpoint import load_checkpoint, save_checkpoint
     from workbench.training.config import TrainConfig, TrainJob
-    from workbench.training.control import TrainControl
     from workbench.training.job import run_training
 
-    control = TrainControl()
-
-    class StopAfterEpoch1(Callback):
-        def on_epoch_end(self, e: object) -> None:
-            control.stop()
-
-    cfg = TrainConfig(epochs=2, max_batches=2, device="cpu")
-    first = run_training(TrainJob(arch="lenet", dataset="digits", config=cfg, workspace=tmp_path),
-                         [StopAfterEpoch1()], control)
+    first = _stopped_after_epoch_1(tmp_path, config=TrainConfig(epochs=2, max_batches=2, device="cpu"))
     state = load_checkpoint(first.checkpoint)
     del state["dataset_options"]  # what earlier versions wrote
     save_checkpoint(first.checkpoint, state)
