@@ -3,6 +3,7 @@ and Qt warnings turned into failures."""
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from pathlib import Path
@@ -47,9 +48,10 @@ def busy_pools():
 
 
 @pytest.fixture(autouse=True)
-def no_leaked_threads(monkeypatch: pytest.MonkeyPatch):
+def no_leaked_threads(monkeypatch: pytest.MonkeyPatch, qapp: object):
     """Fail the test if a QThread, pooled job or Python thread it started is still running at teardown."""
     import workbench.ui.summary_worker as summary_worker
+    from workbench.ui import gc_guard
 
     started: list[QThread] = []
     pools: list[QThreadPool] = []
@@ -64,10 +66,12 @@ def no_leaked_threads(monkeypatch: pytest.MonkeyPatch):
             super().__init__(*args)
             pools.append(self)
 
+    gc_guard.install()  # as the app does: cycles are collected in the GUI thread only
     monkeypatch.setattr(QThread, "start", tracking_start)
     monkeypatch.setattr(summary_worker, "QThreadPool", TrackedPool)
     before = set(threading.enumerate())
     yield started
+    gc.collect()  # this test's widgets die here, in the GUI thread, not in the next test's workers
     leaked = _busy_pools(pools)
     for thread in started:
         try:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication
 
 from workbench.errors import WorkbenchError
 from workbench.paths import resource
+from workbench.ui import gc_guard
 from workbench.ui.dialogs import error_text, show_error
 from workbench.ui.main_window import FirstPaintWatcher, MainWindow
 
@@ -49,6 +50,7 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     icon = resource("icons", "workbench.svg")
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
+    gc_guard.install(app)
     return app  # type: ignore[return-value]
 
 

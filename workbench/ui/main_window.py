@@ -46,6 +46,9 @@ class MainWindow(QMainWindow):
                  lazy: bool = False) -> None:
         super().__init__()
         from workbench.paths import default_workspace
+        from workbench.ui import gc_guard
+
+        gc_guard.install()  # the window starts worker threads: garbage must die in this thread
 
         self.workspace = Path(workspace) if workspace is not None else default_workspace()
         self.settings = settings if settings is not None else QSettings()
