@@ -36,9 +36,11 @@ def main() -> int:
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from workbench.ui import gc_guard
     from workbench.ui.training_panel import TrainingPanel
 
     app = QApplication.instance() or QApplication([])
+    gc_guard.install(app)  # as the app does: cyclic garbage is collected in the GUI thread
     workspace = Path(tempfile.mkdtemp(prefix="gui-lag-"))
     panel = TrainingPanel(workspace)
     panel.ensure_engine()

@@ -9,6 +9,7 @@ from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import (QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                                QVBoxLayout, QWidget)
 
+from workbench.ui import gc_guard
 from workbench.ui.dataset_picker import DatasetPicker
 from workbench.ui.plots import LivePlots
 from workbench.ui.run_progress import RunProgress
@@ -131,6 +132,7 @@ class TrainingPanel(QWidget):
         self._apply_recommended()
         self._idle_progress()
         self._update_buttons()
+        gc_guard.settle()
 
     def is_ready(self) -> bool:
         return self.settings.is_built() and self.picker.is_loaded()
