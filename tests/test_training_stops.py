@@ -66,34 +66,30 @@ def test_stop_during_validation_ends_promptly_and_resume_revalidates(tmp_path: P
     assert again.val_accuracy == straight.last["val_accuracy"]
 
 
-class MpsOOMNet(nn.Module):
-    def __init__(self) -> None:
+class RaisingNet(nn.Module):
+    """A model whose forward raises `exc`: how a back end's error reaches the trainer."""
+
+    def __init__(self, exc: Exception) -> None:
         super().__init__()
         self.lin = nn.Linear(16, 3)
+        self.exc = exc
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        raise RuntimeError("MPS backend out of memory (MPS allocated: 9.00 GB, other allocations: 1 GB)")
+        raise self.exc
 
 
 def test_mps_out_of_memory_runtime_error_suggests_smaller_batch() -> None:
-    result = _trainer(MpsOOMNet(), TrainConfig(epochs=1, batch_size=64), _batches()).fit()
+    net = RaisingNet(RuntimeError("MPS backend out of memory (MPS allocated: 9.00 GB)"))
+    result = _trainer(net, TrainConfig(epochs=1, batch_size=64), _batches()).fit()
     assert result.status == "failed" and "Out of memory" in result.message and "--batch-size 32" in result.message
-
-
-class BrokenNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin = nn.Linear(16, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        raise AssertionError("expected size 512==512, stride 9==1 at dim=1")
 
 
 @pytest.mark.parametrize("compile_on", [False, True])
 def test_a_failure_with_compile_on_suggests_training_without_it(compile_on: bool,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch, "compile", lambda model, **kw: model)  # the failure stands in for a compiler bug
-    result = _trainer(BrokenNet(), TrainConfig(epochs=1, batch_size=64, compile=compile_on), _batches()).fit()
+    net = RaisingNet(AssertionError("expected size 512==512, stride 9==1 at dim=1"))
+    result = _trainer(net, TrainConfig(epochs=1, batch_size=64, compile=compile_on), _batches()).fit()
     assert result.status == "failed" and "AssertionError: expected size 512" in result.message
     assert ("new run without it to rule out a compiler bug" in result.message) == compile_on
 

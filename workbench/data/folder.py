@@ -165,11 +165,12 @@ def _decode_all(files: list[Path], labels: list[int], mode: str, size: tuple[int
     return InMemoryImages(out[keep], lab[keep]), int((~keep).sum())
 
 
-def _size_option(value: Any) -> tuple[int, int]:
+def _size_option(options: Mapping[str, Any]) -> tuple[int, int]:
+    value = options["image_size"]
     if isinstance(value, (tuple, list)):
-        size = ints_option({"image_size": value}, "image_size", (64, 64), "imagefolder", 2)
+        size = ints_option(options, "image_size", (64, 64), "imagefolder", 2)
     else:
-        size = (int_option({"image_size": value}, "image_size", 64, "imagefolder"),) * 2
+        size = (int_option(options, "image_size", 64, "imagefolder"),) * 2
     if min(size) < 1:
         raise InvalidOptionError(f"imagefolder image_size must be N or (H, W) with positive sizes, got {value}.")
     return size[0], size[1]
@@ -237,7 +238,7 @@ class FolderBackend:
             channels = 1 if gray * 2 > len(good_headers) else 3
         mode = "L" if channels == 1 else "RGB"
         if "image_size" in options:
-            size = _size_option(options["image_size"])
+            size = _size_option(options)
         else:
             size = Counter(s for s, _ in good_headers).most_common(1)[0][0]
             scale = min(1.0, MAX_AUTO_SIDE / max(size))
