@@ -236,13 +236,16 @@ def resolve_options(name: str, options: dict[str, Any] | None) -> dict[str, Any]
     return resolved
 
 
-def _check_input_shape(input_shape: Any) -> tuple[int, int, int]:
+def check_input_shape(value: Any, source: str = "The input shape") -> tuple[int, int, int]:
+    """`value` (three numbers or numeric strings) as a (C, H, W) tuple; the one wording for a bad shape."""
     try:
-        shape = tuple(int(v) for v in input_shape)
+        shape = tuple(int(v) for v in value)
     except (TypeError, ValueError):
         shape = ()
     if len(shape) != 3 or min(shape) < 1:
-        raise InvalidOptionError(f"Input shape must be three positive integers C,H,W, got {input_shape!r}.")
+        shown = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
+        raise InvalidOptionError(
+            f"{source} must be three positive whole numbers C,H,W (e.g. 3,32,32), got {str(shown)!r}.")
     return shape  # type: ignore[return-value]
 
 
@@ -266,7 +269,7 @@ def construct(
     spec = get_spec(name)
     resolved = resolve_options(name, options)
     classes = _check_classes(spec.default_classes if num_classes is None else num_classes)
-    shape = _check_input_shape(spec.natural_input_for(resolved) if input_shape is None else input_shape)
+    shape = check_input_shape(spec.natural_input_for(resolved) if input_shape is None else input_shape)
     try:
         module = _BUILDERS[name](num_classes=classes, input_shape=shape, **resolved)
     except WorkbenchError:

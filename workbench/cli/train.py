@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import signal
 import sys
 import threading
@@ -12,6 +11,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workbench.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    WORKSPACE_HELP,
+    finite,
+    parse_assignments,
+    parse_shape,
+    print_json_line,
+    workspace_arg,
+)
 from workbench.errors import InvalidOptionError
 from workbench.training.config import (
     AMP_MODES,
@@ -57,7 +67,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                         "memory_budget")
     p.add_argument("--data-root", default=None, help="folder of the data sets ($WORKBENCH_DATA or <workspace>/data)")
     p.add_argument("--download", action="store_true", help="download the data set if it is not on disk")
-    p.add_argument("--workspace", default=None, help="workspace folder (default: $WORKBENCH_HOME or the user data folder)")
+    p.add_argument("--workspace", default=None, help=WORKSPACE_HELP)
     p.add_argument("--name", default="", help="a name for the run")
     p.add_argument("--resume", metavar="RUN_ID", default=None, help="continue a stopped or interrupted run")
     p.add_argument("--input", default=None, metavar="C,H,W", help="input shape (default: what the model needs)")
@@ -80,25 +90,15 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                                metavar=f.name.upper(), help=help_text)
 
 
-def _parse_input(text: str | None) -> tuple[int, int, int] | None:
-    if not text:
-        return None
-    try:
-        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
-        raise InvalidOptionError(f"--input expects C,H,W with three positive whole numbers, got {text!r}.")
-    return shape  # type: ignore[return-value]
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register `train`."""
+    p = sub.add_parser("train", help="train an architecture on a dataset")
+    add_train_arguments(p)
+    p.set_defaults(func=cmd_train)
 
 
-def _finite(value: Any) -> Any:
-    return value if not isinstance(value, float) or math.isfinite(value) else None
-
-
-def cmd_train(args: argparse.Namespace, print_json_line: Callable[[Any], None]) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
     """Run `workbench train`; returns 0 completed, 1 failed/diverged, 130 stopped (Ctrl-C)."""
-    from workbench.cli import parse_assignments
     from workbench.training.callbacks import Callback
     from workbench.training.console import ConsoleProgress
     from workbench.training.events import FitStart
@@ -124,8 +124,8 @@ def cmd_train(args: argparse.Namespace, print_json_line: Callable[[Any], None]) 
         arch=args.arch or "", dataset=args.dataset or "", arch_options=parse_assignments(args.set), config=config,
         dataset_options=parse_assignments(args.data_option, "--data-option"),
         data_root=Path(args.data_root).expanduser() if args.data_root else None, download=args.download,
-        workspace=Path(args.workspace).expanduser() if args.workspace else None, name=args.name,
-        resume_run_id=args.resume, input_override=_parse_input(args.input), num_classes_override=args.classes,
+        workspace=workspace_arg(args.workspace), name=args.name,
+        resume_run_id=args.resume, input_override=parse_shape(args.input), num_classes_override=args.classes,
         resume_overrides=overrides)
     control = TrainControl()
     started: list[FitStart] = []
@@ -146,7 +146,7 @@ def cmd_train(args: argparse.Namespace, print_json_line: Callable[[Any], None]) 
         result = run_training(job, callbacks, control)
     except StoppedBeforeStartError as exc:  # Ctrl-C while loading/downloading: nothing to save, no run made
         sys.stderr.write(f"workbench: {exc}\n")
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
@@ -154,15 +154,15 @@ def cmd_train(args: argparse.Namespace, print_json_line: Callable[[Any], None]) 
         keys = ("run_id", "status", "epochs_completed", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
                 "best_val_accuracy", "images_per_second", "device", "message", "checkpoint")
         data = result.to_dict()
-        line = {k: _finite(data[k]) for k in keys}
+        line = {k: finite(data[k]) for k in keys}
         line["skipped"] = started[0].skipped if started else 0  # unreadable image files left out
         print_json_line(line)
     else:
         acc = "n/a" if result.val_accuracy is None else f"{100 * result.val_accuracy:.2f}%"
         sys.stdout.write(f"{result.run_id} {result.status} epochs {result.epochs_completed} val accuracy {acc}\n")
     if result.status == "completed":
-        return 0
+        return EXIT_OK
     if result.status == "stopped":
-        return 130
+        return EXIT_INTERRUPTED
     sys.stderr.write(f"workbench: run {result.status}: {result.message}\n")
-    return 1
+    return EXIT_FAILED

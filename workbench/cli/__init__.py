@@ -1,0 +1,71 @@
+"""The `workbench` command: no arguments opens the desktop app; subcommands run the engine headless.
+
+One module per command group registers its subcommands (`add_commands`). Exit codes (`cli.common`): 0 success;
+2 bad input (one line on stderr, no traceback); 1 a run failed or diverged; 130 interrupted after saving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from workbench.cli import models, runs, train
+from workbench.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    WORKSPACE_HELP,
+    Parser,
+    parse_assignments,
+    print_json_line,
+)
+from workbench.errors import WorkbenchError
+
+__all__ = ["build_parser", "main", "parse_assignments", "print_json_line"]
+
+# Command groups in the order `workbench --help` lists them.
+COMMAND_GROUPS = (models, train, runs)
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    from workbench.ui.app import run_app
+
+    return run_app(workspace=getattr(args, "workspace", None))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (exposed for tests and shell completion)."""
+    from workbench import __version__
+
+    parser = Parser(prog="workbench", description="CNN Workbench: inspect and train convolutional networks.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+    for group in COMMAND_GROUPS:
+        group.add_commands(sub)
+    p = sub.add_parser("gui", help="open the desktop app (the default with no subcommand)")
+    p.add_argument("--workspace", default=None, help=WORKSPACE_HELP)
+    p.set_defaults(func=_cmd_gui)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        return _cmd_gui(argparse.Namespace(workspace=None))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return int(args.func(args))
+    except WorkbenchError as exc:
+        sys.stderr.write(f"workbench: error: {exc}\n")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        sys.stderr.write("workbench: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK

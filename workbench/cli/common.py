@@ -1,0 +1,68 @@
+"""What every command shares: exit codes, the one-line-error parser, KEY=VALUE and C,H,W parsing, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from workbench.errors import InvalidOptionError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+WORKSPACE_HELP = "workspace folder (default: $WORKBENCH_HOME or the user data folder)"
+
+
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def parse_assignments(items: Sequence[str], flag: str = "--set") -> dict[str, Any]:
+    """Parse `KEY=VALUE` strings; VALUE is a Python literal (true/false in any case are booleans; 1,8,8 is a
+    tuple), or a bare string when it is not one."""
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidOptionError(f"{flag} expects KEY=VALUE, got {item!r}.")
+        try:
+            value: Any = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            value = {"true": True, "false": False}.get(raw.strip().lower(), raw.strip())
+        result[key] = value
+    return result
+
+
+def parse_shape(text: str | None, flag: str = "--input") -> tuple[int, int, int] | None:
+    """`C,H,W` (or `CxHxW`) as a validated shape; None for no text."""
+    from workbench.models.registry import check_input_shape
+
+    if not text:
+        return None
+    parts = [p.strip() for p in text.replace("x", ",").split(",") if p.strip()]
+    return check_input_shape(parts, flag)
+
+
+def workspace_arg(value: str | None) -> Path | None:
+    """The --workspace value as a path (None: the default workspace)."""
+    return Path(value).expanduser() if value else None
+
+
+def finite(value: Any) -> Any:
+    """NaN and infinities become None (JSON has no such numbers)."""
+    return value if not isinstance(value, float) or math.isfinite(value) else None
+
+
+def print_json_line(obj: Any) -> None:
+    """Print one JSON object as the last stdout line (machine-readable output)."""
+    sys.stdout.write(json.dumps(obj, separators=(",", ":"), default=str) + "\n")
+    sys.stdout.flush()
