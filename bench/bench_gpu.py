@@ -27,7 +27,6 @@ from workbench.training.device import resolve_device
 from workbench.training.events import EpochMetrics
 from workbench.training.job import run_training
 
-
 # name -> (label, TrainConfig fields); "fp32" is the baseline and always runs first.
 SETTINGS: dict[str, tuple[str, dict[str, object]]] = {
     "fp32": ("fp32, NCHW", {"amp": "off", "channels_last": "off"}),

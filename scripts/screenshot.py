@@ -13,7 +13,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QEventLoop, QSettings, QSize, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, QSettings, QSize, QTimer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -67,7 +67,8 @@ def main() -> int:
             return 1
         panel.start_training()
         result = wait_for(panel.runFinished, 600)
-        print("run:", result[0].get("status") if result else "timed out", result[0].get("message", "") if result else "")
+        status, message = (result[0].get("status"), result[0].get("message", "")) if result else ("timed out", "")
+        print("run:", status, message)
         panel.plots.redraw()
         window.tabs.setCurrentIndex(2 if args.tab == "curves" else 0)
         for _ in range(5):

@@ -98,7 +98,7 @@ def test_crash_mid_write_keeps_previous_checkpoint(tmp_path: Path, monkeypatch: 
     save_checkpoint(path, {"epoch": 1})
     real_save = torch.save
 
-    def dies_halfway(obj: object, fh) -> None:  # noqa: ANN001
+    def dies_halfway(obj: object, fh) -> None:
         real_save(obj, fh)
         fh.truncate(10)
         raise KeyboardInterrupt  # the user hit Ctrl-C while the file was being written
@@ -114,7 +114,7 @@ def test_crash_mid_write_keeps_previous_checkpoint(tmp_path: Path, monkeypatch: 
 def test_pickled_payload_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"format": 1, "model": {}, "extra": Payload()}, path)
-    with pytest.raises(CheckpointError, match="arbitrary Python objects.*only load checkpoints you trust"):
+    with pytest.raises(CheckpointError, match=r"arbitrary Python objects.*only load checkpoints you trust"):
         load_checkpoint(path)
 
 

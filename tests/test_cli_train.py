@@ -87,7 +87,7 @@ def test_json_line_and_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_bad_input_exits_2_with_one_line(argv: list[str], needle: str, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
-    rc, out, err = _run([*argv, "--workspace", str(tmp_path / "ws")], capsys)
+    rc, _out, err = _run([*argv, "--workspace", str(tmp_path / "ws")], capsys)
     assert rc == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in err
@@ -184,7 +184,7 @@ def test_ctrl_c_while_loading_exits_130_without_a_run(tmp_path: Path, capsys: py
         return splits
 
     monkeypatch.setattr(data, "load_splits", interrupted)
-    rc, out, err = _run([*FAST, "--workspace", str(tmp_path / "ws"), "--json"], capsys)
+    rc, _out, err = _run([*FAST, "--workspace", str(tmp_path / "ws"), "--json"], capsys)
     assert rc == 130 and "no run was created" in err and "Traceback" not in err
     assert not (tmp_path / "ws").exists()
 
@@ -226,7 +226,7 @@ def test_data_options_size_the_data_set_and_survive_resume(tmp_path: Path, capsy
     from workbench.training.job import run_training
 
     opts = ["--data-option", "train_size=96", "--data-option", "val_size=40", "--data-option", "image_shape=1,8,8"]
-    rc, out, err = _run(["--arch", "lenet", "--dataset", "fake", *opts, "--device", "cpu", "--epochs", "1",
+    rc, _out, err = _run(["--arch", "lenet", "--dataset", "fake", *opts, "--device", "cpu", "--epochs", "1",
                          "--batch-size", "32", "--workspace", str(tmp_path), "--json"], capsys)
     assert rc == 0, err
     assert "(96 train / 40 val images" in err and "1 epochs of 3 batches" in err

@@ -52,7 +52,7 @@ def test_single_tree_split_mixed_modes_and_corrupt_files(tmp_path: Path) -> None
     assert red[0] > red[1] and red[0] > red[2]
     again = load_splits("imagefolder", root=tmp_path, val_fraction=0.2, seed=0)
     assert torch.equal(again.val.images, s.val.images)
-    x, y = next(iter(make_loader(s.train, batch_size=4, device="cpu", train=True, image_size=(32, 32), channels=3,
+    x, _y = next(iter(make_loader(s.train, batch_size=4, device="cpu", train=True, image_size=(32, 32), channels=3,
                                  mean=s.spec.mean, std=s.spec.std, crop_padding=2, hflip=True,
                                  generator=torch.Generator().manual_seed(0))))
     assert x.shape == (4, 3, 32, 32) and torch.isfinite(x).all()

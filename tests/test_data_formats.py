@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.data import availability, download, load_splits
-from workbench.data import formats
+from workbench.data import availability, download, formats, load_splits
 from workbench.errors import DataUnavailableError
 
 RNG = np.random.default_rng(0)
@@ -195,13 +194,13 @@ def test_fetch_keeps_no_partial_file_when_progress_raises(tmp_path: Path) -> Non
     source = tmp_path / "src.bin"
     source.write_bytes(b"\1" * (3 << 20))
 
-    class Stop(Exception):
+    class StopError(Exception):
         pass
 
     def progress(done: int, total: int) -> None:
-        raise Stop
+        raise StopError
 
     dest = tmp_path / "out" / "file.bin"
-    with pytest.raises(Stop):
+    with pytest.raises(StopError):
         formats.fetch([source.as_uri()], dest, None, progress=progress)
     assert not dest.exists() and not dest.with_name("file.bin.part").exists()

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from workbench.data import (
-    AVAILABILITY, DataSplits, InMemoryImages, availability, download, get_dataset, list_datasets, load_splits,
+    AVAILABILITY,
+    DataSplits,
+    InMemoryImages,
+    availability,
+    download,
+    get_dataset,
+    list_datasets,
+    load_splits,
 )
 from workbench.errors import DataUnavailableError, InvalidOptionError, UnknownNameError
 

@@ -139,7 +139,7 @@ def test_pretrained_weights_only_from_cache(tmp_path, monkeypatch) -> None:
     # Put a state dict where torchvision's cache expects it: it is loaded, nothing is downloaded.
     from workbench.models.tv import weights_path
 
-    url, path = weights_path("squeezenet1_1")
+    _url, path = weights_path("squeezenet1_1")
     path.parent.mkdir(parents=True)
     reference = build_model("tv:squeezenet1_1")
     torch.save(reference.state_dict(), path)
@@ -181,7 +181,7 @@ def test_construction_failure_is_wrapped(monkeypatch) -> None:
     from workbench.models import registry
 
     for exc in (ValueError("bad size. More text."), AssertionError("odd"), RuntimeError("boom")):
-        def failing(**kwargs):  # type: ignore[no-untyped-def]
+        def failing(exc: Exception = exc, **kwargs: object) -> None:
             raise exc
 
         monkeypatch.setitem(registry._BUILDERS, "lenet", failing)

@@ -110,7 +110,7 @@ def test_generic_too_small_hint() -> None:
     from workbench.errors import InputTooSmallError
 
     assert get_spec("lenet").small_input_hint() == ""
-    with pytest.raises(InputTooSmallError, match="use a larger input or a small-input variant\\.$"):
+    with pytest.raises(InputTooSmallError, match=r"use a larger input or a small-input variant\.$"):
         build_model("lenet", input_shape=(1, 4, 4))
 
 

@@ -65,7 +65,7 @@ def test_failed_periodic_flush_keeps_rows_and_epoch_flush_raises(tmp_path: Path,
     buf = MetricBuffer(store, run, flush_every_s=1.0, step_interval_s=0.0, clock=clock)
     real = store.log_metrics
 
-    def busy(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def busy(*args, **kwargs) -> None:
         raise WorkspaceError("database busy")
 
     monkeypatch.setattr(store, "log_metrics", busy)

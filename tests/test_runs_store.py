@@ -222,7 +222,7 @@ def test_concurrent_writers_across_processes_and_threads(tmp_path: Path) -> None
         try:
             for i in range(n):
                 store.log_metrics(run, [(1, i, "thread", float(i), time.time())])
-        except BaseException as exc:  # noqa: BLE001 - surfaced below
+        except BaseException as exc:
             errors.append(exc)
 
     worker = threading.Thread(target=thread_writer)

@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from workbench.runs import RunStore
 from workbench.training.config import TrainJob, recommended_config
 from workbench.training.job import run_training
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -44,8 +42,8 @@ def test_resnet18_cifar_stem_learns_digits(tmp_path: Path) -> None:
 def test_lenet_learns_digits_under_torch_compile_and_resumes(tmp_path: Path) -> None:
     """compile is opt-in: the compiled model learns, its checkpoint holds the plain module's keys, and resumes."""
     from workbench.training.callbacks import Callback
-    from workbench.training.control import TrainControl
     from workbench.training.checkpoint import load_checkpoint
+    from workbench.training.control import TrainControl
 
     control = TrainControl()
 

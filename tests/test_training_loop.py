@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,7 @@ def test_step_metrics_are_rate_limited(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(steps) <= seconds / trainer_mod.STEP_EMIT_INTERVAL + 2
     assert len(steps) < 1500 / 5
     assert len(folds) == len(steps) + 1  # the device is synchronised only when emitting, plus epoch end
-    assert all(a.step < b.step for a, b in zip(steps, steps[1:]))
+    assert all(a.step < b.step for a, b in itertools.pairwise(steps))
 
 
 def test_step_metrics_rate_on_a_fake_clock(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import torch
+from test_training_loop import Recorder, _batches, _mlp, _save_to, _trainer
 from torch import nn
 
-from test_training_loop import Recorder, _batches, _mlp, _save_to, _trainer
 from workbench.training import trainer as trainer_mod
 from workbench.training.callbacks import Callback
 from workbench.training.checkpoint import load_checkpoint

@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QSettings, QThread, QThreadPool  # noqa: E402
+from PySide6.QtCore import QSettings, QThread, QThreadPool
 
 # Messages the offscreen platform prints on its own; everything else at WARNING level fails a test.
 QT_BENIGN = ("propagateSizeHints", "This plugin does not support")

@@ -123,7 +123,7 @@ def test_settings_round_trip(qtbot: Any, workspace: Path, settings: QSettings) -
     assert w2.findChild(object, "epochsSpin").value() == 7
     qtbot.waitUntil(lambda: w2.summary_view.summary is not None and w2.summary_view.summary.arch == "vgg11",
                     timeout=30_000)
-    assert list(w2.summary_view.summary.input_shape[-2:])[0] == 64
+    assert next(iter(w2.summary_view.summary.input_shape[-2:])) == 64
     w2.close()
 
 

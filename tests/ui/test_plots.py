@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 
 import pytest
@@ -96,8 +97,8 @@ def test_step_loss_is_rebuilt_from_running_means_without_epoch_sawtooth(plots: L
     _, raw = plots.curves["step_loss"].getData()
     _, ema = plots.curves["step_loss_ema"].getData()
     assert list(raw) == pytest.approx(expected)
-    assert all(b < a for a, b in zip(raw, raw[1:]))            # no jump back up at the epoch start
-    assert all(b <= a + 1e-12 for a, b in zip(ema, ema[1:]))   # the smoothed curve falls too
+    assert all(b < a for a, b in itertools.pairwise(raw))            # no jump back up at the epoch start
+    assert all(b <= a + 1e-12 for a, b in itertools.pairwise(ema))   # the smoothed curve falls too
     assert "running mean" in plots.curves["step_accuracy"].name()
     assert "raw" not in plots.curves["step_loss"].name()
 

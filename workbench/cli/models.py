@@ -19,8 +19,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("summary", help="print an architecture's layer table")
     p.add_argument("arch", help="architecture name, e.g. resnet18, vgg_cifar or tv:resnet50")
     p.add_argument("--input", help="input shape C,H,W (default: the architecture's natural input)")
-    p.add_argument("--classes", type=int, default=None, help="number of classes (default 10, 1000 for ImageNet layouts)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="architecture option (Python literal)")
+    p.add_argument("--classes", type=int, default=None,
+                   help="number of classes (default 10, 1000 for ImageNet layouts)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="architecture option (Python literal)")
     p.add_argument("--depth", type=int, default=3, help="deepest level of nested layers to show")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.set_defaults(func=cmd_summary)

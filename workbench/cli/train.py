@@ -59,7 +59,8 @@ def _converter(name: str, type_text: str) -> Callable[[str], Any]:
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """The `train` options: what to train, where, and one option per TrainConfig field."""
     p.add_argument("--arch", help="architecture name (see `workbench list`)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="architecture option (Python literal)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="architecture option (Python literal)")
     p.add_argument("--dataset", help="data set name (see `workbench list`)")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="data-set option (Python literal; image_shape=1,28,28): fake train_size, val_size, "
@@ -100,11 +101,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     """Run `workbench train`; returns 0 completed, 1 failed/diverged, 130 stopped (Ctrl-C)."""
     from workbench.training.callbacks import Callback
-    from workbench.training.console import ConsoleProgress
-    from workbench.training.events import FitStart
-    from workbench.training.control import TrainControl
-    from workbench.training.job import StoppedBeforeStartError, run_training
     from workbench.training.config import TrainJob
+    from workbench.training.console import ConsoleProgress
+    from workbench.training.control import TrainControl
+    from workbench.training.events import FitStart
+    from workbench.training.job import StoppedBeforeStartError, run_training
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     if not args.resume and (not args.arch or not args.dataset):

@@ -96,7 +96,7 @@ def _header(path: Path, check_body: bool = False) -> tuple[tuple[int, int], str]
         if check_body and kind == "JPEG" and not _jpeg_complete(path):
             return None
         return header
-    except Exception:  # noqa: BLE001 - any unreadable file is skipped, whatever PIL raises
+    except Exception:
         return None
 
 
@@ -113,12 +113,12 @@ def decode(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray | None:
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
-            im = im.convert(mode)
+        with Image.open(path) as opened:
+            im = opened.convert(mode)
             if (im.size[1], im.size[0]) != size:
                 im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             arr = np.array(im, dtype=np.uint8)   # a writable copy
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     return arr[None] if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(2, 0, 1))
 

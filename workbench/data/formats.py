@@ -16,6 +16,7 @@ import urllib.request
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -28,14 +29,14 @@ from workbench.errors import DataUnavailableError
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles CIFAR batches: plain containers and numpy arrays only, never arbitrary callables."""
 
-    _ALLOWED = {
+    _ALLOWED: ClassVar[set[tuple[str, str]]] = {
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
         ("numpy", "ndarray"), ("numpy", "dtype"),
         ("_codecs", "encode"),   # protocol-2 pickles written by Python 3 store bytes this way
     }
 
-    def find_class(self, module: str, name: str):  # type: ignore[override]
+    def find_class(self, module: str, name: str):
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
@@ -74,7 +75,8 @@ def read_cifar_meta(path: Path, key: str) -> list[str] | None:
         return None
 
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, np.dtype] = {code: np.dtype(kind) for code, kind in (
+    (0x08, "u1"), (0x09, "i1"), (0x0B, ">i2"), (0x0C, ">i4"), (0x0D, ">f4"), (0x0E, ">f8"))}
 
 
 def read_idx(path: Path) -> np.ndarray:

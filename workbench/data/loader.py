@@ -198,8 +198,8 @@ class BatchLoader:
             yield x, labels.index_select(0, idx)
 
     def _iter_stream(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        sampler = RandomSampler(self.source, generator=self.generator) if self.train \
-            else SequentialSampler(self.source)
+        source: Any = self.source  # a streaming source: a Dataset with a len()
+        sampler = RandomSampler(source, generator=self.generator) if self.train else SequentialSampler(source)
         loader = DataLoader(self.source, batch_size=self.batch_size, sampler=sampler, drop_last=self.drop_last,
                             num_workers=self.num_workers, generator=self.generator,
                             pin_memory=self.device.type == "cuda", persistent_workers=False,
@@ -226,8 +226,8 @@ def _source_shape(source: ImageSource) -> tuple[int, tuple[int, int]]:
     if isinstance(source, InMemoryImages):
         return source.channels, source.size
     if hasattr(source, "channels") and hasattr(source, "size"):
-        return int(source.channels), tuple(source.size)  # type: ignore[return-value]
-    x, _ = source[0]  # type: ignore[index]
+        return int(source.channels), tuple(source.size)
+    x, _ = source[0]
     return int(x.shape[0]), (int(x.shape[1]), int(x.shape[2]))
 
 

@@ -130,10 +130,7 @@ def load_splits(name: str, *, root: Path | str | None = None, download: bool = F
     spec = get_dataset(name)
     if not 0.0 <= float(val_fraction) < 1.0:
         raise InvalidOptionError(f"val_fraction must be in [0, 1), got {val_fraction}; pick e.g. 0.1.")
-    if spec.kind == "folder":
-        folder = Path(root).expanduser() if root is not None else None
-    else:
-        folder = _root(root)
+    folder = (Path(root).expanduser() if root is not None else None) if spec.kind == "folder" else _root(root)
     return _BACKENDS[spec.name].load(spec, folder, download=download, seed=seed,
                                      val_fraction=float(val_fraction), progress=progress,
                                      options=dict(options or {}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import Dataset
@@ -72,7 +72,7 @@ class InMemoryImages(Dataset):
             self._derived[key] = build()
         return self._derived[key]
 
-    def subset(self, indices: torch.Tensor) -> "InMemoryImages":
+    def subset(self, indices: torch.Tensor) -> InMemoryImages:
         """A new source with the given rows (a copy)."""
         return InMemoryImages(self.images[indices], self.labels[indices])
 
@@ -84,14 +84,14 @@ class StreamingImages(Dataset):
     size: tuple[int, int]
 
 
-ImageSource = Union[InMemoryImages, StreamingImages, Dataset]
+ImageSource = InMemoryImages | StreamingImages | Dataset
 
 
 @dataclass
 class DataSplits:
     """A data set's train and validation sources, ready for `make_loader`."""
 
-    spec: "DatasetSpec"
+    spec: DatasetSpec
     classes: tuple[str, ...]
     train: ImageSource
     val: ImageSource
@@ -112,7 +112,7 @@ class DataSplits:
     @property
     def size(self) -> tuple[int, int]:
         """(H, W) of the stored images."""
-        return tuple(getattr(self.train, "size", self.spec.size))  # type: ignore[return-value]
+        return tuple(getattr(self.train, "size", self.spec.size))
 
 
 def stratified_split(labels: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,7 +131,7 @@ def stratified_split(labels: torch.Tensor, val_fraction: float, seed: int) -> tu
     for cls in torch.unique(labels).tolist():
         idx = torch.nonzero(labels == cls, as_tuple=False).flatten()
         idx = idx[torch.randperm(idx.numel(), generator=gen)]
-        n_val = int(round(idx.numel() * val_fraction))
+        n_val = round(idx.numel() * val_fraction)
         if val_fraction > 0 and idx.numel() >= 2:
             n_val = max(1, n_val)
         n_val = min(n_val, idx.numel() - 1)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from workbench.data import formats
 from workbench.data.registry import DatasetSpec, register_dataset
@@ -33,17 +32,18 @@ class _Layout:
 
 
 # CIFAR-100 fine label names (alphabetical, as in the set's meta file).
-_CIFAR100_CLASSES = tuple("""
-    apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy
-    bridge bus butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud
-    cockroach couch crab crocodile cup dinosaur dolphin elephant flatfish forest fox girl
-    hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster man maple_tree
-    motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree
-    plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea
-    seal shark shrew skunk skyscraper snail snake spider squirrel streetcar sunflower sweet_pepper
-    table tank telephone television tiger tractor train trout tulip turtle wardrobe whale
-    willow_tree wolf woman worm
-""".split())
+_CIFAR100_CLASSES = (
+    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle", "bowl", "boy",
+    "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle", "chair", "chimpanzee", "clock",
+    "cloud", "cockroach", "couch", "crab", "crocodile", "cup", "dinosaur", "dolphin", "elephant", "flatfish",
+    "forest", "fox", "girl", "hamster", "house", "kangaroo", "keyboard", "lamp", "lawn_mower", "leopard", "lion",
+    "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain", "mouse", "mushroom", "oak_tree", "orange",
+    "orchid", "otter", "palm_tree", "pear", "pickup_truck", "pine_tree", "plain", "plate", "poppy", "porcupine",
+    "possum", "rabbit", "raccoon", "ray", "road", "rocket", "rose", "sea", "seal", "shark", "shrew", "skunk",
+    "skyscraper", "snail", "snake", "spider", "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank",
+    "telephone", "television", "tiger", "tractor", "train", "trout", "tulip", "turtle", "wardrobe", "whale",
+    "willow_tree", "wolf", "woman", "worm"
+)
 
 
 def _emnist_classes(split: str) -> tuple[str, ...]:

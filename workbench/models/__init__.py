@@ -15,7 +15,7 @@ from workbench.models.registry import (
 )
 
 # Importing the family modules registers their architectures (display order follows FAMILY_ORDER).
-from workbench.models import classic, googlenet, nin, resnet, vgg  # noqa: E402,F401  isort: skip
+from workbench.models import classic, googlenet, nin, resnet, vgg  # noqa: F401  isort: skip
 
 register_deferred("tv:", "workbench.models.tv")
 from workbench.models.summary import (  # noqa: E402

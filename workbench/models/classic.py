@@ -38,7 +38,7 @@ class LeNet(nn.Module):
             nn.LazyLinear(out_features=n_output),
         )
 
-    def forward(self, x):  # type: ignore[no-untyped-def]
+    def forward(self, x):
         return self.model(x)
 
 
@@ -99,7 +99,7 @@ class AlexNet(nn.Module):
             nn.LazyLinear(out_features=n_output),
         )  # fmt: skip
 
-    def forward(self, x):  # type: ignore[no-untyped-def]
+    def forward(self, x):
         return self.classifier(self.features(x))
 
 
@@ -137,6 +137,7 @@ def _alexnet_hint(options: dict[str, Any]) -> str:
     input_for=_alexnet_input,
     too_small_hint=_alexnet_hint,
 )
-def alexnet(*, num_classes: int, input_shape: tuple[int, int, int], stem: str, hidden: int, dropout: float) -> nn.Module:
+def alexnet(*, num_classes: int, input_shape: tuple[int, int, int], stem: str, hidden: int,
+            dropout: float) -> nn.Module:
     """Build AlexNet."""
     return AlexNet(num_classes, stem, hidden, dropout)

@@ -44,7 +44,7 @@ class NiN(nn.Module):
             nn.Flatten(),
         )
 
-    def forward(self, x):  # type: ignore[no-untyped-def]
+    def forward(self, x):
         return self.model(x)
 
 

@@ -134,8 +134,8 @@ def register_model(
         if name in _SPECS:
             raise ValueError(f"model {name!r} is already registered")
         _SPECS[name] = ArchSpec(
-            name, family, description, tuple(natural_input), default_classes, tuple(options), preset_of, input_for,
-            too_small_hint,
+            name, family, description, check_input_shape(natural_input), default_classes, tuple(options), preset_of,
+            input_for, too_small_hint,
         )
         _BUILDERS[name] = builder
         return builder
@@ -246,7 +246,7 @@ def check_input_shape(value: Any, source: str = "The input shape") -> tuple[int,
         shown = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
         raise InvalidOptionError(
             f"{source} must be three positive whole numbers C,H,W (e.g. 3,32,32), got {str(shown)!r}.")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _check_classes(num_classes: Any) -> int:

@@ -26,13 +26,12 @@ class Residual(nn.Module):
         self.bn1 = nn.LazyBatchNorm2d()
         self.bn2 = nn.LazyBatchNorm2d()
 
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        Y = torch.relu(self.bn1(self.conv1(X)))
-        Y = self.bn2(self.conv2(Y))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
         if self.conv3 is not None:
-            X = self.conv3(X)
-        Y = Y + X
-        return torch.relu(Y)
+            x = self.conv3(x)
+        return torch.relu(y + x)
 
 
 def _stem(kind: str) -> nn.Sequential:

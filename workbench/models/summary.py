@@ -128,7 +128,7 @@ def _meta_copy(module: nn.Module) -> nn.Module:
     """Deep copy with every parameter and buffer replaced by a meta tensor (no data is copied)."""
     memo: dict[int, Any] = {}
     for t in itertools.chain(module.parameters(), module.buffers()):
-        if isinstance(t, nn.parameter.UninitializedTensorMixin):
+        if isinstance(t, nn.parameter.UninitializedTensorMixin):  # type: ignore[attr-defined]
             continue
         empty = torch.empty_like(t, device=META)
         memo[id(t)] = nn.Parameter(empty, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else empty
@@ -145,7 +145,8 @@ def _summarize_meta(
     try:
         with layer_watch(module, arch, shape):
             stats = torchinfo.summary(
-                module, input_data=torch.zeros((1, *shape), device=META), device=META, mode="train", verbose=0, depth=64,
+                module, input_data=torch.zeros((1, *shape), device=META), device=META, mode="train", verbose=0,
+                depth=64,
                 col_names=("input_size", "output_size", "num_params", "kernel_size", "mult_adds"),
             )  # fmt: skip
     finally:

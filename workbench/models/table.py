@@ -53,7 +53,8 @@ def format_table(summary: ModelSummary, depth: int = 3) -> str:
     widths[0] = max(widths[0], 30)
 
     def line(cells: tuple[str, ...]) -> str:
-        return (cells[0].ljust(widths[0]) + "  " + "  ".join(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))).rstrip()
+        rest = "  ".join(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))
+        return (cells[0].ljust(widths[0]) + "  " + rest).rstrip()
 
     bar = "=" * (sum(widths) + 2 * (len(widths) - 1))
     t = summary.totals

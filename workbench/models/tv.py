@@ -40,7 +40,7 @@ class AdaptedInput(nn.Module):
         self.adapter = ChannelAdapter(in_channels)
         self.net = net
 
-    def forward(self, x: torch.Tensor):  # type: ignore[no-untyped-def]
+    def forward(self, x: torch.Tensor):
         return self.net(self.adapter(x))
 
 
@@ -60,7 +60,8 @@ def _replace_heads(model: nn.Module, num_classes: int) -> None:
             if isinstance(child, nn.Linear) and child.out_features == 1000:
                 setattr(parent, child_name, nn.Linear(child.in_features, num_classes))
             elif isinstance(child, nn.Conv2d) and child.out_channels == 1000:
-                setattr(parent, child_name, nn.Conv2d(child.in_channels, num_classes, child.kernel_size))
+                kernel = (child.kernel_size[0], child.kernel_size[1])
+                setattr(parent, child_name, nn.Conv2d(child.in_channels, num_classes, kernel))
 
 
 # Models whose pretrained weights fix the input size (position embeddings / attention partitions).
@@ -148,16 +149,16 @@ def _regnet_config_on_cpu() -> None:
     """
     from torchvision.models import regnet
 
-    original = regnet.BlockParams.from_init_params.__func__  # type: ignore[attr-defined]
+    original = regnet.BlockParams.from_init_params.__func__
     if getattr(original, "_workbench_cpu", False):
         return
 
-    def from_init_params(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def from_init_params(cls, *args, **kwargs):
         with torch.device("cpu"):
             return original(cls, *args, **kwargs)
 
     from_init_params._workbench_cpu = True  # type: ignore[attr-defined]
-    regnet.BlockParams.from_init_params = classmethod(from_init_params)  # type: ignore[method-assign]
+    regnet.BlockParams.from_init_params = classmethod(from_init_params)
 
 
 _regnet_config_on_cpu()

@@ -47,7 +47,7 @@ class VGG(nn.Module):
             nn.LazyLinear(n_output),
         )  # fmt: skip
 
-    def forward(self, x):  # type: ignore[no-untyped-def]
+    def forward(self, x):
         return self.model(x)
 
 

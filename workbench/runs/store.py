@@ -250,9 +250,9 @@ class RunStore:
                            ("message", message), ("name", name), ("device", device)):
             if value is not None:
                 sets[key] = value
-        for key, value in (("final_metrics", final_metrics), ("best_metrics", best_metrics), ("config", config)):
-            if value is not None:
-                sets[key] = _dumps(value)
+        for key, blob in (("final_metrics", final_metrics), ("best_metrics", best_metrics), ("config", config)):
+            if blob is not None:
+                sets[key] = _dumps(blob)
         sets["updated_at"] = time.time()
         assignments = ", ".join(f"{key} = ?" for key in sets)
         with self._write("update a run in") as conn:

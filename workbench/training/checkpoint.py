@@ -35,7 +35,7 @@ _CONTAINERS = (dict, collections.OrderedDict, list, tuple, set, frozenset)
 
 def check_weights_only_safe(state: Any, where: str = "state") -> None:
     """Raise CheckpointError naming the first value that `weights_only` loading would refuse."""
-    if isinstance(state, torch.Tensor) or isinstance(state, _SCALARS):
+    if isinstance(state, (torch.Tensor, _SCALARS)):
         if type(state).__module__ not in ("builtins", "torch", "torch.nn.parameter", "collections"):
             raise CheckpointError(f"Cannot save {where}: {type(state).__qualname__} is not a plain value.")
         return
@@ -179,7 +179,8 @@ def pack_rng_state(generators: Mapping[str, torch.Generator] | None = None) -> d
     except ImportError:
         pass
     else:
-        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+        keys = np.asarray(keys)
         state["numpy"] = {"kind": str(kind), "keys": torch.from_numpy(keys.astype("int64")), "pos": int(pos),
                           "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
     if torch.cuda.is_available() and torch.cuda.is_initialized():

@@ -230,7 +230,7 @@ def _float(cfg: TrainConfig, name: str, *, low: float | None = None, high: float
     bound = f"{'>' if low_open else '>='} {low:g}" if low is not None else ""
     if high is not None:
         bound = f"{bound} and <= {high:g}" if bound else f"<= {high:g}"
-    if low is not None and (v < low or (low_open and v == low)) or high is not None and v > high:
+    if (low is not None and (v < low or (low_open and v == low))) or (high is not None and v > high):
         raise InvalidOptionError(f"{name} must be {bound}, got {v!r}.")
 
 

@@ -15,7 +15,7 @@ def format_duration(seconds: float) -> str:
     """1:05 or 1:02:03; '?' when unknown."""
     if not math.isfinite(seconds) or seconds < 0:
         return "?"
-    s = int(round(seconds))
+    s = round(seconds)
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -33,10 +33,12 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise InvalidOptionError(f"device must be auto, cpu, cuda, cuda:N or mps; got {name!r}.") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceUnavailableError(f"Device {name!r} is not available: no CUDA GPU was found; use --device cpu or auto.")
+            raise DeviceUnavailableError(
+                f"Device {name!r} is not available: no CUDA GPU was found; use --device cpu or auto.")
         count = torch.cuda.device_count()
         if dev.index is not None and dev.index >= count:
-            raise DeviceUnavailableError(f"Device {name!r} is not available: this machine has {count} CUDA GPU(s) (cuda:0..cuda:{count - 1}).")
+            raise DeviceUnavailableError(f"Device {name!r} is not available: this machine has {count} CUDA GPU(s) "
+                                         f"(cuda:0..cuda:{count - 1}).")
     elif dev.type == "mps" and not _mps_available():
         raise DeviceUnavailableError(f"Device {name!r} is not available on this machine; use --device cpu or auto.")
     elif dev.type not in ("cpu", "cuda", "mps"):
@@ -84,10 +86,7 @@ def resolve_precision(config: TrainConfig, device: torch.device) -> Precision:
     """
     amp = config.amp
     if amp == "auto":
-        if device.type == "cuda":
-            amp = "bf16" if cuda_native_bf16(device) else "fp16"
-        else:
-            amp = "off"
+        amp = ("bf16" if cuda_native_bf16(device) else "fp16") if device.type == "cuda" else "off"
     elif amp == "fp16" and device.type == "cpu":
         raise InvalidOptionError("amp 'fp16' needs a GPU; use amp 'bf16' or 'off' on the CPU.")
     cl = config.channels_last

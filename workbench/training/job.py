@@ -110,7 +110,7 @@ def _plan(job: TrainJob, store: Any, progress: ProgressFn | None,
             config = config.replace(**job.resume_overrides)
         if data_root is None and resume_state.get("data_root"):
             data_root = Path(resume_state["data_root"])
-        input_override = tuple(resume_state["input_shape"])  # type: ignore[assignment]
+        input_override = tuple(resume_state["input_shape"])
         classes_override = int(resume_state["num_classes"])
     config = TrainConfig.from_dict(config.to_dict())  # validated copy; the caller's object stays untouched
     device = resolve_device(config.device)

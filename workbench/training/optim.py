@@ -26,7 +26,7 @@ def lr_factor_fn(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], f
     """Multiplier of the peak lr after `step` optimisation steps, for the configured schedule."""
     steps_per_epoch = max(1, steps_per_epoch)
     total = max(1, config.epochs * steps_per_epoch)
-    warmup = min(total, int(round(config.warmup_epochs * steps_per_epoch)))
+    warmup = min(total, round(config.warmup_epochs * steps_per_epoch))
     schedule = config.schedule
     if schedule == "onecycle" and warmup == 0:
         warmup = max(1, int(0.3 * total))  # one-cycle always ramps up; 30 % as torch's OneCycleLR

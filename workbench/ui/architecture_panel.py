@@ -14,8 +14,18 @@ from typing import Any
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-    QLineEdit, QSpinBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QCheckBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from workbench.ui.option_field import OptionField
@@ -137,7 +147,8 @@ class ArchitecturePanel(QWidget):
                 item.setFont(0, bold)
                 groups[family] = item
             for spec in specs:
-                parent = groups.get(spec.family) or groups.setdefault(spec.family, QTreeWidgetItem(self.tree, [spec.family]))
+                parent = groups.get(spec.family) or groups.setdefault(
+                    spec.family, QTreeWidgetItem(self.tree, [spec.family]))
                 child = QTreeWidgetItem(parent, [spec.name])
                 child.setData(0, NAME_ROLE, spec.name)
                 child.setToolTip(0, spec.description)

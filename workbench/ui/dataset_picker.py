@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from workbench.ui.download_worker import DownloadRunner
 
@@ -45,10 +44,10 @@ class DatasetPicker(QWidget):
         self.rootEdit.setObjectName("dataRootEdit")
         self.rootEdit.setPlaceholderText("default data folder")
         self.rootEdit.editingFinished.connect(self._on_root_edited)
-        rootButton = QPushButton("…")
-        rootButton.setObjectName("dataRootButton")
-        rootButton.setToolTip("Choose the folder where data sets are kept and downloaded")
-        rootButton.clicked.connect(self.choose_root)
+        root_button = QPushButton("…")
+        root_button.setObjectName("dataRootButton")
+        root_button.setToolTip("Choose the folder where data sets are kept and downloaded")
+        root_button.clicked.connect(self.choose_root)
         self.downloads = DownloadRunner(self)
         self.downloads.finished.connect(self._on_download_finished)
         top = QHBoxLayout()
@@ -58,7 +57,7 @@ class DatasetPicker(QWidget):
         root_row = QHBoxLayout()
         root_row.addWidget(QLabel("Data root"))
         root_row.addWidget(self.rootEdit, 1)
-        root_row.addWidget(rootButton)
+        root_row.addWidget(root_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)

@@ -14,7 +14,7 @@ PLOT_CHOICES = {"All plots (as shown)": None, "Loss": "lossPlot", "Accuracy": "a
                 "Learning rate": "lrPlot", "Throughput": "throughputPlot"}
 
 
-def ask_plot(parent: QWidget) -> str | None | bool:
+def ask_plot(parent: QWidget) -> str | bool | None:
     """Ask which plot to export: a plot name, None for all, False when cancelled."""
     choice, ok = QInputDialog.getItem(parent, "Export plot", "Plot:", list(PLOT_CHOICES), 0, False)
     return PLOT_CHOICES.get(choice) if ok else False

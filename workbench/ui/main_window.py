@@ -14,7 +14,15 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QStyle, QTabWidget, QVBoxLayout,
+    QApplication,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QSplitter,
+    QStyle,
+    QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -165,7 +173,7 @@ class MainWindow(QMainWindow):
         self.workspace.mkdir(parents=True, exist_ok=True)
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.workspace)))
 
-    def export_plot_png(self, path: Path | str | None = None, plot: str | None | bool = False) -> Path | None:
+    def export_plot_png(self, path: Path | str | None = None, plot: str | bool | None = False) -> Path | None:
         """File → Export plot as PNG: `plot` is a LivePlots name or None for the grid as shown (False: ask);
         `path` None asks with a save dialog. Returns the file written, None when cancelled."""
         from workbench.ui import export
@@ -361,7 +369,7 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event: QCloseEvent) -> None:
         panel = self.training_panel
         if panel is not None and panel.is_training():
             if not self.confirm_close():
@@ -389,7 +397,7 @@ class FirstPaintWatcher(QObject):
         self._callback = callback
         QApplication.instance().installEventFilter(self)
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Paint and isinstance(obj, QWidget) and obj.window() is self._window:
             QApplication.instance().removeEventFilter(self)
             QTimer.singleShot(0, self._callback)

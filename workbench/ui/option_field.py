@@ -76,7 +76,8 @@ class OptionField:
         try:
             return ast.literal_eval(text)
         except (ValueError, SyntaxError) as exc:
-            raise ValueError(f"{self.spec.name}: {text!r} is not a Python literal such as {self.spec.default!r}.") from exc
+            raise ValueError(
+                f"{self.spec.name}: {text!r} is not a Python literal such as {self.spec.default!r}.") from exc
 
     def text(self) -> str:
         """The value as literal text (what QSettings stores)."""

@@ -6,9 +6,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt,
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
 )
-from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 PARAM_COLUMNS = ("Qualified name", "Shape", "Count", "Trainable")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -76,7 +90,8 @@ class ParameterFilter(QSortFilterProxyModel):
         if not self._needle:
             return True
         p = self.sourceModel().index(source_row, 0, source_parent).data(ROW_ROLE)
-        return p is not None and (self._needle in p.name.lower() or self._needle in str(getattr(p, "layer", "")).lower())
+        return p is not None and (self._needle in p.name.lower()
+                                  or self._needle in str(getattr(p, "layer", "")).lower())
 
 
 class ParameterTable(QWidget):

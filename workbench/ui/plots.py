@@ -182,7 +182,7 @@ class LivePlots(QWidget):
                 for _sample, label in legend.items:  # setLabelTextColor does not re-render existing labels
                     label.setText(label.text, color=fg)
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self.apply_palette()
         super().changeEvent(event)

@@ -26,12 +26,11 @@ def import_engine() -> EngineCatalog:
     """Import pyqtgraph, the engine and the training panel's modules; return the registry's catalog."""
     import pyqtgraph  # noqa: F401  (1 s on a slow machine: keep it off the first paint)
 
-    import workbench.data  # noqa: F401
-    import workbench.runs  # noqa: F401
-    import workbench.training  # noqa: F401
-    from workbench.models import get_spec, list_families, list_models
-
+    import workbench.data
+    import workbench.runs
+    import workbench.training
     import workbench.ui.training_panel  # noqa: F401  (imports plots → pyqtgraph)
+    from workbench.models import get_spec, list_families, list_models
 
     return EngineCatalog([get_spec(n) for n in list_models()], list_families())
 

@@ -9,7 +9,13 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
-    QAbstractItemView, QHeaderView, QLabel, QSplitter, QTreeView, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
 )
 
 LAYER_ROLE = Qt.ItemDataRole.UserRole + 1   # the LayerRow of an index
@@ -201,7 +207,7 @@ class LayerChart(QWidget):
                 axis.setPen(text)
                 axis.setTextPen(text)
 
-    def changeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: Any) -> None:
         from PySide6.QtCore import QEvent
 
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):

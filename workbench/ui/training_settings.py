@@ -13,8 +13,7 @@ import dataclasses
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLineEdit, QSpinBox, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLineEdit, QSpinBox, QTabWidget, QVBoxLayout, QWidget
 
 # Fields shown on the first tab, in this order; every other TrainConfig field goes to "Advanced".
 BASIC_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "augment", "amp", "device",

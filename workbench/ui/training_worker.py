@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import time
 import traceback
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
