@@ -114,8 +114,8 @@ def test_wal_schema_version_and_integrity(tmp_path: Path) -> None:
 
 
 def test_a_version_1_database_gains_dataset_options_and_keeps_its_runs(tmp_path: Path) -> None:
+    from workbench.runs import DB_NAME
     from workbench.runs.schema import _SCHEMA_V1
-    from workbench.runs.store import DB_NAME
 
     conn = sqlite3.connect(tmp_path / DB_NAME)
     conn.executescript(_SCHEMA_V1)
@@ -127,9 +127,10 @@ def test_a_version_1_database_gains_dataset_options_and_keeps_its_runs(tmp_path:
     store = RunStore(tmp_path)
     old = store.get_run("20250101-000000-abcd")
     assert old.status == "completed" and old.dataset_options == {}
+    assert (old.experiment_id, old.world_size, old.stop_requested) == (None, 1, False)
     new = _new(store, dataset="fake", dataset_options={"train_size": 64, "image_shape": (1, 8, 8)})
     assert store.get_run(new).dataset_options == {"train_size": 64, "image_shape": [1, 8, 8]}
-    assert _raw(store).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert _raw(store).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert store.integrity_check() == "ok"
 
 

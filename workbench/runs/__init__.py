@@ -1,6 +1,7 @@
 """workbench.runs: the run store (SQLite, WAL) and run folders. No Qt, no torch."""
 
 from workbench.runs.buffer import MetricBuffer
+from workbench.runs.db import DB_NAME
 from workbench.runs.owner import DEFAULT_STALE_AFTER_S
 from workbench.runs.records import (
     ALL_STATUSES,
@@ -18,7 +19,7 @@ from workbench.runs.records import (
     new_run_id,
 )
 from workbench.runs.schema import SCHEMA_VERSION
-from workbench.runs.store import DB_NAME, RunStore, finished
+from workbench.runs.store import RunStore, finished
 
 __all__ = [
     "ALL_STATUSES", "COMPLETED", "DB_NAME", "DEFAULT_STALE_AFTER_S", "DIVERGED", "FAILED", "FINISHED_STATUSES",

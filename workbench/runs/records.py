@@ -7,18 +7,48 @@ import re
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from workbench.errors import WorkbenchError
 
-# Statuses stored in the database. "interrupted" is never stored: it is how a `running` row whose
-# owning process is gone reads back.
-RUNNING, COMPLETED, STOPPED, FAILED, DIVERGED = "running", "completed", "stopped", "failed", "diverged"
-INTERRUPTED = "interrupted"
-STORED_STATUSES: tuple[str, ...] = (RUNNING, COMPLETED, STOPPED, FAILED, DIVERGED)
-ALL_STATUSES: tuple[str, ...] = STORED_STATUSES + (INTERRUPTED,)
-FINISHED_STATUSES: tuple[str, ...] = (COMPLETED, STOPPED, FAILED, DIVERGED)
+
+class RunStatus(StrEnum):
+    """How a run stands; the one status type of the store, trainer, job, CLI and UI (compares equal to its text).
+
+    INTERRUPTED is never stored: it is how a `running` row whose owning process is gone reads back.
+    """
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    DIVERGED = "diverged"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def is_finished(self) -> bool:
+        """True for statuses that end a run (completed, stopped, failed, diverged)."""
+        return self in FINISHED_STATUSES
+
+    @property
+    def is_failure(self) -> bool:
+        """True for a run that ended badly (failed or diverged)."""
+        return self in (RunStatus.FAILED, RunStatus.DIVERGED)
+
+    @property
+    def can_resume(self) -> bool:
+        """True for a run that can be continued from its checkpoint."""
+        return self in (RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.FAILED)
+
+
+RUNNING, COMPLETED, STOPPED, FAILED, DIVERGED, INTERRUPTED = (
+    RunStatus.RUNNING, RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.FAILED, RunStatus.DIVERGED,
+    RunStatus.INTERRUPTED)
+STORED_STATUSES: tuple[RunStatus, ...] = (RUNNING, COMPLETED, STOPPED, FAILED, DIVERGED)
+ALL_STATUSES: tuple[RunStatus, ...] = (*STORED_STATUSES, INTERRUPTED)
+FINISHED_STATUSES: tuple[RunStatus, ...] = (COMPLETED, STOPPED, FAILED, DIVERGED)
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -43,7 +73,7 @@ class RunRecord:
 
     run_id: str
     name: str
-    status: str
+    status: RunStatus
     arch: str
     arch_options: dict
     dataset: str
@@ -63,6 +93,9 @@ class RunRecord:
     owner_host: str = ""
     heartbeat_at: float | None = None
     dataset_options: dict = field(default_factory=dict)   # load_splits options (tuples read back as lists)
+    experiment_id: str | None = None      # the experiment this run belongs to
+    world_size: int = 1                   # processes that trained it (torchrun / --nproc)
+    stop_requested: bool = False          # another process asked the training process to stop
 
     @property
     def epochs_planned(self) -> int | None:

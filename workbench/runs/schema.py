@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -41,10 +41,33 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE INDEX IF NOT EXISTS metrics_run_name ON metrics(run_id, name, epoch, step);
 """
 
+# Version 3: experiments (a queue of runs with one seed and budget), the process count of a run, a stop request
+# another process can post, and each validation sample's prediction and loss per epoch.
+_SCHEMA_V3 = """
+ALTER TABLE runs ADD COLUMN experiment_id TEXT;
+ALTER TABLE runs ADD COLUMN world_size INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE runs ADD COLUMN stop_requested_at REAL;
+CREATE INDEX IF NOT EXISTS runs_experiment ON runs(experiment_id);
+CREATE TABLE IF NOT EXISTS experiments (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    spec TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS sample_history (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    predictions BLOB NOT NULL,  -- one class index per validation sample (uint16, little-endian)
+    losses BLOB NOT NULL,       -- one loss per validation sample (float16, little-endian)
+    PRIMARY KEY (run_id, epoch)
+);
+"""
+
 # Migrations from version N to N+1, applied in order inside one transaction.
 _MIGRATIONS: dict[int, str] = {
     0: _SCHEMA_V1,
     1: "ALTER TABLE runs ADD COLUMN dataset_options TEXT NOT NULL DEFAULT '{}'",
+    2: _SCHEMA_V3,
 }
 
 

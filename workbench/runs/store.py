@@ -6,21 +6,17 @@ transactions, a busy timeout), so a Qt worker, the GUI thread and `torchrun` ran
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import sqlite3
-import tempfile
-import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from workbench.errors import InvalidOptionError, UnknownNameError, WorkspaceError, suggest
-from workbench.runs.owner import DEFAULT_STALE_AFTER_S, current_owner, owner_alive
+from workbench.runs.db import Database
+from workbench.runs.owner import current_owner, owner_alive
 from workbench.runs.records import (
     FINISHED_STATUSES,
     INTERRUPTED,
@@ -29,13 +25,10 @@ from workbench.runs.records import (
     MetricRow,
     RunInUseError,
     RunRecord,
+    RunStatus,
     is_valid_run_id,
     new_run_id,
 )
-from workbench.runs.schema import SCHEMA_VERSION, migrate
-
-DB_NAME = "runs.sqlite"
-BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another process's transaction
 
 
 def _dumps(value: Any) -> str:
@@ -52,125 +45,8 @@ def _loads(text: str | None) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-class RunStore:
+class RunStore(Database):
     """Runs and their metrics in `<workspace>/runs.sqlite`; run folders under `<workspace>/runs/`."""
-
-    def __init__(self, workspace: Path | str | None = None, *, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> None:
-        if workspace is None:
-            from workbench.paths import default_workspace
-
-            workspace = default_workspace()
-        self.workspace = Path(workspace).expanduser()
-        self.db_path = self.workspace / DB_NAME
-        self.runs_root = self.workspace / "runs"
-        self.stale_after_s = stale_after_s
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        # (thread, connection) pairs; a finished thread's connection is closed when another one opens.
-        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
-        self._inherited: list[tuple[threading.Thread, sqlite3.Connection]] = []  # forked parent's: left alone
-        self._pid = os.getpid()
-        self._prepare_workspace()
-        with self._errors("open"):
-            self._migrate()
-
-    # --- connection management ----------------------------------------------------------------------
-
-    def _prepare_workspace(self) -> None:
-        try:
-            self.runs_root.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=self.workspace)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise WorkspaceError(
-                f"Cannot use workspace {self.workspace} ({exc.strerror or exc}); "
-                "choose a writable folder with --workspace or WORKBENCH_HOME."
-            ) from None
-
-    def _conn(self) -> sqlite3.Connection:
-        if os.getpid() != self._pid:  # forked: SQLite connections must not cross a fork
-            with self._lock:
-                self._inherited.extend(self._connections)
-                self._connections = []
-                self._local = threading.local()
-                self._pid = os.getpid()
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            # autocommit mode: transactions are explicit (BEGIN IMMEDIATE for writes).
-            conn = sqlite3.connect(
-                self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            # NORMAL is durable against process crashes in WAL mode, and much faster than FULL.
-            conn.execute("PRAGMA synchronous = NORMAL" if str(mode).lower() == "wal" else "PRAGMA synchronous = FULL")
-            self._local.conn = conn
-            with self._lock:
-                finished = [c for t, c in self._connections if not t.is_alive()]
-                self._connections = [(t, c) for t, c in self._connections if t.is_alive()]
-                self._connections.append((threading.current_thread(), conn))
-            for old in finished:
-                with contextlib.suppress(sqlite3.Error):
-                    old.close()
-        return conn
-
-    @contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise WorkspaceError(
-                f"Could not {action} the run database {self.db_path} ({exc}); check that the workspace "
-                "is writable, has free space and is not on a network drive."
-            ) from exc
-
-    @contextmanager
-    def _write(self, action: str) -> Iterator[sqlite3.Connection]:
-        with self._errors(action):
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        with self._errors("read"):
-            return self._conn().execute(sql, params).fetchall()
-
-    def _migrate(self) -> None:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = migrate(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        if version > SCHEMA_VERSION:
-            raise WorkspaceError(
-                f"The run database {self.db_path} was written by a newer CNN Workbench "
-                f"(schema {version}); upgrade the app or use another workspace."
-            )
-
-    def close(self) -> None:
-        """Close every connection this store opened (the store reopens lazily if used again)."""
-        with self._lock:
-            connections, self._connections = self._connections, []
-            self._local = threading.local()
-        for _, conn in connections:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
-
-    def __enter__(self) -> RunStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- runs ---------------------------------------------------------------------------------------
 
@@ -190,6 +66,8 @@ class RunStore:
         device: str,
         name: str = "",
         dataset_options: dict | None = None,
+        experiment_id: str | None = None,
+        world_size: int = 1,
     ) -> str:
         """Insert a `running` run owned by this process, create its folder, and return its id."""
         owner = current_owner()
@@ -200,10 +78,11 @@ class RunStore:
                 with self._write("create a run in") as conn:
                     conn.execute(
                         "INSERT INTO runs (id, name, created_at, updated_at, status, arch, arch_options, dataset,"
-                        " config, device, owner_pid, owner_host, owner_start, heartbeat_at, dataset_options)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " config, device, owner_pid, owner_host, owner_start, heartbeat_at, dataset_options,"
+                        " experiment_id, world_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (run_id, name, now, now, RUNNING, arch, _dumps(arch_options), dataset, _dumps(config),
-                         device, owner.pid, owner.host, owner.start, now, _dumps(dataset_options)),
+                         device, owner.pid, owner.host, owner.start, now, _dumps(dataset_options), experiment_id,
+                         int(world_size)),
                     )
             except WorkspaceError as exc:
                 if isinstance(exc.__cause__, sqlite3.IntegrityError):
@@ -243,7 +122,7 @@ class RunStore:
             if status == RUNNING:
                 owner = current_owner()
                 sets.update(owner_pid=owner.pid, owner_host=owner.host, owner_start=owner.start,
-                            heartbeat_at=time.time(), finished_at=None)
+                            heartbeat_at=time.time(), finished_at=None, stop_requested_at=None)
             else:
                 sets["finished_at"] = time.time()
         for key, value in (("epochs_completed", epochs_completed), ("best_val_accuracy", best_val_accuracy),
@@ -279,7 +158,7 @@ class RunStore:
             now = time.time()
             conn.execute(
                 "UPDATE runs SET status = ?, owner_pid = ?, owner_host = ?, owner_start = ?, heartbeat_at = ?,"
-                " updated_at = ?, finished_at = NULL, message = '' WHERE id = ?",
+                " updated_at = ?, finished_at = NULL, message = '', stop_requested_at = NULL WHERE id = ?",
                 (RUNNING, me.pid, me.host, me.start, now, now, run_id),
             )
         return self.get_run(run_id)
@@ -301,14 +180,15 @@ class RunStore:
 
     _COLUMNS = ("id, name, status, arch, arch_options, dataset, config, device, created_at, updated_at, finished_at,"
                 " epochs_completed, best_val_accuracy, final_metrics, message, best_metrics, owner_pid, owner_host,"
-                " owner_start, heartbeat_at, dataset_options")
+                " owner_start, heartbeat_at, dataset_options, experiment_id, world_size, stop_requested_at")
 
     def _record(self, row: tuple, now: float) -> RunRecord:
         (run_id, name, status, arch, arch_options, dataset, config, device, created_at, updated_at, finished_at,
          epochs_completed, best_val, final_metrics, message, best_metrics, pid, host, start, heartbeat_at,
-         dataset_options) = row
+         dataset_options, experiment_id, world_size, stop_requested_at) = row
         if status == RUNNING and not owner_alive(pid, host, start, heartbeat_at, now, self.stale_after_s):
             status = INTERRUPTED
+        status = RunStatus(status)
         return RunRecord(
             run_id=run_id, name=name, status=status, arch=arch, arch_options=_loads(arch_options), dataset=dataset,
             config=_loads(config), device=device, created_at=created_at, updated_at=updated_at,
@@ -316,6 +196,8 @@ class RunStore:
             best_val_accuracy=None if best_val is None else float(best_val), final_metrics=_loads(final_metrics),
             message=message, folder=self.runs_root / run_id, best_metrics=_loads(best_metrics),
             owner_pid=pid, owner_host=host or "", heartbeat_at=heartbeat_at, dataset_options=_loads(dataset_options),
+            experiment_id=experiment_id, world_size=int(world_size or 1),
+            stop_requested=stop_requested_at is not None and status == RUNNING,
         )
 
     def get_run(self, run_id: str) -> RunRecord:

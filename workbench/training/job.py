@@ -195,8 +195,7 @@ def _make_loaders(plan: _Plan, splits: Any, generator: torch.Generator) -> tuple
 def _existing_store(job: TrainJob) -> Any:
     """The store of a run to resume; an absent workspace database means an unknown run (nothing is created)."""
     from workbench.paths import default_workspace
-    from workbench.runs import RunStore
-    from workbench.runs.store import DB_NAME
+    from workbench.runs import DB_NAME, RunStore
 
     workspace = Path(job.workspace).expanduser() if job.workspace is not None else default_workspace()
     if not (workspace / DB_NAME).exists():
