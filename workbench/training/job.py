@@ -258,6 +258,8 @@ def run_training(job: TrainJob, callbacks: Sequence[Callback] = (), control: Tra
                  "arch_options": ckpt.encode_options(plan.options), "dataset": plan.dataset,
                  "dataset_options": ckpt.encode_options(plan.data_options),
                  "input_shape": list(plan.input_shape), "num_classes": plan.num_classes,
+                 "classes": [str(c) for c in splits.classes], "mean": [float(v) for v in splits.spec.mean],
+                 "std": [float(v) for v in splits.spec.std],
                  "data_root": str(plan.data_root) if plan.data_root is not None else None}
 
         def save(kind: str, state: dict[str, Any]) -> str:
