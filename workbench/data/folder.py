@@ -108,14 +108,37 @@ def _jpeg_complete(path: Path) -> bool:
         return b"\xff\xd9" in f.read()
 
 
-def decode(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray | None:
-    """Decode one image as uint8 [C, H, W] in `mode` ("RGB"/"L") at `size`; None when unreadable."""
+WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}   # one channel, more than 8 bits
+
+
+def convert_image(im: Any, mode: str) -> Any:
+    """A PIL image in any mode as `mode` ("RGB" or "L"), 8 bits per channel.
+
+    PIL's own convert() clips 16-bit and 32-bit gray images at 255 (a 16-bit PNG turns white); those are scaled
+    instead: I;16* by 1/257, "I" by 1/257 when it holds values above 255, float "F" by 255 when it lies in 0..1.
+    """
+    from PIL import Image
+
+    if im.mode not in WIDE_MODES:
+        return im.convert(mode)
+    a = np.asarray(im, dtype=np.float64)
+    if im.mode.startswith("I;16") or (im.mode == "I" and a.size and a.max() > 255):
+        a = a / 257.0
+    elif im.mode == "F" and a.size and a.max() <= 1.0:
+        a = a * 255.0
+    gray = Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
+    return gray if mode == "L" else gray.convert(mode)
+
+
+def decode(path: Path, mode: str, size: tuple[int, int] | None) -> np.ndarray | None:
+    """Decode one image as uint8 [C, H, W] in `mode` ("RGB"/"L") at `size` (None: as stored); None when
+    unreadable. Any PIL mode or bit depth (see `convert_image`); animated images give their first frame."""
     from PIL import Image
 
     try:
         with Image.open(path) as opened:
-            im = opened.convert(mode)
-            if (im.size[1], im.size[0]) != size:
+            im = convert_image(opened, mode)
+            if size is not None and (im.size[1], im.size[0]) != size:
                 im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             arr = np.array(im, dtype=np.uint8)   # a writable copy
     except Exception:
@@ -162,7 +185,8 @@ def _decode_all(files: list[Path], labels: list[int], mode: str, size: tuple[int
             if progress is not None and (i % 64 == 63 or i == len(files) - 1):
                 progress(done0 + i + 1, total)
     lab = torch.tensor(labels, dtype=torch.int64)
-    return InMemoryImages(out[keep], lab[keep]), int((~keep).sum())
+    kept = [str(f) for f, k in zip(files, keep.tolist()) if k]
+    return InMemoryImages(out[keep], lab[keep], paths=kept), int((~keep).sum())
 
 
 def _size_option(options: Mapping[str, Any]) -> tuple[int, int]:

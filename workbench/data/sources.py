@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +22,17 @@ class InMemoryImages(Dataset):
     share a single device copy.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, paths: Sequence[str] | None = None) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"images must be uint8 [N,C,H,W], got {images.dtype} {tuple(images.shape)}")
         if labels.dim() != 1 or labels.shape[0] != images.shape[0]:
             raise ValueError("labels must be a 1-D tensor with one label per image")
+        if paths is not None and len(paths) != images.shape[0]:
+            raise ValueError("paths must name one file per image")
         self.images = images.contiguous()
         self.labels = labels.to(torch.int64)
+        # The file each image was decoded from (image folders); None for packaged sets.
+        self.paths: tuple[str, ...] | None = tuple(str(p) for p in paths) if paths is not None else None
         self._device_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._derived: dict[Any, torch.Tensor] = {}
 
@@ -73,8 +77,9 @@ class InMemoryImages(Dataset):
         return self._derived[key]
 
     def subset(self, indices: torch.Tensor) -> InMemoryImages:
-        """A new source with the given rows (a copy)."""
-        return InMemoryImages(self.images[indices], self.labels[indices])
+        """A new source with the given rows (a copy); file paths follow their images."""
+        paths = [self.paths[i] for i in indices.tolist()] if self.paths is not None else None
+        return InMemoryImages(self.images[indices], self.labels[indices], paths=paths)
 
 
 class StreamingImages(Dataset):
@@ -85,6 +90,18 @@ class StreamingImages(Dataset):
 
 
 ImageSource = InMemoryImages | StreamingImages | Dataset
+
+
+def sample_sources(source: ImageSource, name: str) -> list[str]:
+    """Where each sample of a split came from: its file path (image folders, in memory or streamed), else
+    `name[index]` with the index into the split (packaged sets; torchvision sets: the official test split)."""
+    paths = getattr(source, "paths", None)
+    if paths is None:
+        files = getattr(source, "files", None)
+        paths = [str(f) for f in files] if files is not None else None
+    if paths is not None:
+        return list(paths)
+    return [f"{name}[{i}]" for i in range(len(source))]  # type: ignore[arg-type]
 
 
 @dataclass

@@ -78,7 +78,7 @@ class SampleHistory:
         if not self.epochs:
             return [None] * self.num_samples
         first = ok.argmax(axis=0)
-        ever: list[bool] = ok.any(axis=0).tolist()
+        ever = np.any(ok, axis=0).tolist()
         epochs: list[int] = np.asarray(self.epochs, dtype=np.int64)[first].tolist()
         return [int(e) if seen else None for e, seen in zip(epochs, ever)]
 

@@ -51,6 +51,7 @@ class RestoredRun:
     config: TrainConfig
     epoch: int                       # completed epochs when the checkpoint was written
     state: dict[str, Any]            # the whole checkpoint (weights included)
+    workspace: Path | None = None    # the workspace the run lives in (its store: open_store(workspace))
 
     def load_splits(self, progress: Callable[[int, int], None] | None = None) -> Any:
         """The run's own data (same data set, options, seed and split) as `workbench.data.DataSplits`."""
@@ -127,7 +128,7 @@ def restore_run(run_id: str, *, workspace: Path | str | None = None, checkpoint:
         run_id=run_id, checkpoint=checkpoint, path=path, model=model, device=dev, arch=arch, arch_options=options,
         dataset=dataset, dataset_options=data_options, data_root=data_root, input_shape=(c, h, w),
         num_classes=num_classes, classes=names, preprocessing=Preprocessing(c, (h, w), mean, std), config=config,
-        epoch=int(state.get("epoch", 0)), state=state)
+        epoch=int(state.get("epoch", 0)), state=state, workspace=store.workspace)
 
 
 def _data_description(state: dict[str, Any], dataset: str, data_root: Path | None, options: dict[str, Any],
