@@ -97,7 +97,7 @@ def test_resnet20_trains_a_step_with_real_weights() -> None:
 
 
 def test_option_a_refuses_shrinking_widths() -> None:
-    with pytest.raises(InvalidOptionError, match="shortcut 'A'.*projection"):
+    with pytest.raises(InvalidOptionError, match=r"shortcut 'A'.*projection"):
         summarize("resnet", options={"arch": ((1, 64), (1, 32)), "shortcut": "A"})
     with pytest.raises(InvalidOptionError, match="'shortcut'"):
         summarize("resnet20", options={"shortcut": "B"})

@@ -103,5 +103,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
     print_json_line({"arch": summary.arch, "input": summary.input_shape, "classes": summary.num_classes,
                      "options": data["options"], "total_params": totals["total_params"],
                      "trainable_params": totals["trainable_params"], "mult_adds": totals["mult_adds"],
-                     "totals": totals, "layers": data["layers"], "parameters": data["parameters"]})  # fmt: skip
+                     "totals": totals, "layers": data["layers"], "parameters": data["parameters"],
+                     "notes": data["notes"]})  # fmt: skip
     return EXIT_OK

@@ -6,6 +6,7 @@ The result is plain data (no live modules) so it can cross thread boundaries and
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 from workbench.models.dryrun import dry_forward, layer_watch, set_summary_mode
+from workbench.models.receptive import Field, track_fields
 from workbench.models.registry import construct, get_spec
 
 META = torch.device("meta")
@@ -37,6 +39,10 @@ class LayerRow:
     mult_adds: int  # of the module and all its descendants
     param_share: float
     is_leaf: bool
+    # Theoretical receptive field (input pixels, the larger of height and width) and cumulative stride at the
+    # layer's output; jump is None once the spatial grid is gone (after a flatten). See models/receptive.py.
+    receptive_field: int | None = None
+    jump: int | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,7 @@ class ModelSummary:
     layers: tuple[LayerRow, ...]
     parameters: tuple[ParamRow, ...]
     totals: Totals
+    notes: tuple[str, ...] = ()  # one sentence each where the lecture's slide differs (see models/notes.py)
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary (tuples become lists)."""
@@ -107,8 +114,14 @@ def summarize(
         module, shape, classes, resolved = construct(
             arch, num_classes=num_classes, input_shape=input_shape, options=options
         )
-        dry_forward(module, shape, batch=1, arch=arch, hint=get_spec(arch).small_input_hint(resolved))
-    return _summarize_meta(module, shape, arch=arch, options=resolved, num_classes=classes)
+        # Receptive fields ride along the dry forward that materialises the lazy layers (no extra pass).
+        with track_fields(module) as fields:
+            dry_forward(module, shape, batch=1, arch=arch, hint=get_spec(arch).small_input_hint(resolved))
+    summary = _summarize_meta(module, shape, fields, arch=arch, options=resolved, num_classes=classes)
+    from workbench.models.notes import lecture_notes
+
+    notes = lecture_notes(summary)
+    return dataclasses.replace(summary, notes=notes) if notes else summary
 
 
 def summarize_module(module: nn.Module, input_shape: tuple[int, ...]) -> ModelSummary:
@@ -116,19 +129,21 @@ def summarize_module(module: nn.Module, input_shape: tuple[int, ...]) -> ModelSu
     shape = tuple(int(v) for v in input_shape)
     meta_copy = _meta_copy(module)
     arch = type(module).__name__
-    with META:
+    with META, track_fields(meta_copy) as fields:
         dry_forward(meta_copy, shape, batch=1, arch=arch)  # type: ignore[arg-type]
-    summary = _summarize_meta(meta_copy, shape, arch=arch, options={}, num_classes=0)
+    summary = _summarize_meta(meta_copy, shape, fields, arch=arch, options={}, num_classes=0)
     out = summary.layers[0].output_shape if summary.layers else None
     classes = out[-1] if out and len(out) == 2 else 0
-    return ModelSummary(arch, {}, list(shape), classes, summary.layers, summary.parameters, summary.totals)
+    return dataclasses.replace(summary, input_shape=list(shape), num_classes=classes)
 
 
 def _meta_copy(module: nn.Module) -> nn.Module:
     """Deep copy with every parameter and buffer replaced by a meta tensor (no data is copied)."""
     memo: dict[int, Any] = {}
     for t in itertools.chain(module.parameters(), module.buffers()):
-        if isinstance(t, nn.parameter.UninitializedTensorMixin):  # type: ignore[attr-defined]
+        if isinstance(t, (nn.parameter.UninitializedParameter, nn.parameter.UninitializedBuffer)):
+            lazy: Any = type(t)  # a fresh uninitialised tensor on meta (lazy batch norm's buffers too)
+            memo[id(t)] = lazy(requires_grad=t.requires_grad, device=META)
             continue
         empty = torch.empty_like(t, device=META)
         memo[id(t)] = nn.Parameter(empty, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else empty
@@ -136,8 +151,16 @@ def _meta_copy(module: nn.Module) -> nn.Module:
 
 
 def _summarize_meta(
-    module: nn.Module, shape: tuple[int, ...], *, arch: str, options: dict[str, Any], num_classes: int
+    module: nn.Module,
+    shape: tuple[int, ...],
+    fields: dict[int, list[Field | None]],
+    *,
+    arch: str,
+    options: dict[str, Any],
+    num_classes: int,
 ) -> ModelSummary:
+    """The torchinfo pass; `fields` (from `track_fields` around the dry forward, in the same call order) gives
+    each row's receptive field."""
     import torchinfo
     from torchinfo import torchinfo as ti_impl
 
@@ -152,7 +175,7 @@ def _summarize_meta(
     finally:
         handle.remove()
         ti_impl.clear_cached_forward_pass()  # torchinfo caches the layer list (and live modules) globally
-    layers = _layer_rows(module, stats.summary_list, stats.total_params)
+    layers = _layer_rows(module, stats.summary_list, stats.total_params, fields)
     params = _param_rows(module)
     to_mb = stats.to_megabytes
     input_mb, fb_mb, params_mb = (to_mb(stats.total_input), to_mb(stats.total_output_bytes),
@@ -178,8 +201,11 @@ def _kernel(value: Any) -> list[int] | None:
     return [int(v) for v in value]
 
 
-def _layer_rows(module: nn.Module, infos: list[Any], total_params: int) -> list[LayerRow]:
+def _layer_rows(
+    module: nn.Module, infos: list[Any], total_params: int, fields: dict[int, list[Field | None]]
+) -> list[LayerRow]:
     names = {id(m): n for n, m in module.named_modules(remove_duplicate=False)}
+    calls: dict[int, int] = {}  # a module called several times has one row (and one recorded Field) per call
     # torchinfo lists layers depth-first: a row's parent is the closest earlier row one level up.
     parents: list[int | None] = []
     open_rows: dict[int, int] = {}
@@ -195,6 +221,9 @@ def _layer_rows(module: nn.Module, infos: list[Any], total_params: int) -> list[
     rows = []
     for i, info in enumerate(infos):
         depth_index = f"{info.depth}-{info.depth_index}" if info.depth > 0 else ""
+        call = calls[info.layer_id] = calls.get(info.layer_id, -1) + 1
+        recorded = fields.get(info.layer_id, [])
+        field = recorded[call] if call < len(recorded) else None
         rows.append(
             LayerRow(
                 index=i,
@@ -211,6 +240,8 @@ def _layer_rows(module: nn.Module, infos: list[Any], total_params: int) -> list[
                 mult_adds=macs[i],
                 param_share=(info.num_params / total_params) if total_params else 0.0,
                 is_leaf=bool(info.is_leaf_layer),
+                receptive_field=field.size if field is not None else None,
+                jump=field.stride if field is not None else None,
             )
         )
     return rows

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from workbench.models.summary import LayerRow, ModelSummary
 
-_HEADERS = ("Layer (type:depth-idx)", "Kernel Shape", "Input Shape", "Output Shape", "Param #", "Mult-Adds")
+_HEADERS = ("Layer (type:depth-idx)", "Kernel Shape", "Input Shape", "Output Shape", "Param #", "Mult-Adds", "RF")
 
 
 def _shape(value: list[int] | None) -> str:
@@ -33,7 +33,10 @@ def _label(row: LayerRow) -> str:
 
 
 def format_table(summary: ModelSummary, depth: int = 3) -> str:
-    """Render `summary` like torchinfo: rows down to `depth`, then totals and memory estimates."""
+    """Render `summary` like torchinfo: rows down to `depth`, then totals and memory estimates.
+
+    A last column "RF" gives each row's receptive field; lecture notes follow the table, one "Note:" line each.
+    """
     rows = summary.layers
     visible = [r for r in rows if r.depth <= depth]
     children: dict[int, list[LayerRow]] = {}
@@ -48,7 +51,8 @@ def format_table(summary: ModelSummary, depth: int = 3) -> str:
         else:  # torchinfo shows only what the visible children do not already account for
             params = _count(r.params - sum(c.params for c in shown))
             adds = "--"
-        table.append((_label(r), _kernel(r.kernel), _shape(r.input_shape), _shape(r.output_shape), params, adds))
+        rf = "--" if r.receptive_field is None else str(r.receptive_field)
+        table.append((_label(r), _kernel(r.kernel), _shape(r.input_shape), _shape(r.output_shape), params, adds, rf))
     widths = [max(len(h), *(len(t[i]) for t in table)) if table else len(h) for i, h in enumerate(_HEADERS)]
     widths[0] = max(widths[0], 30)
 
@@ -71,4 +75,5 @@ def format_table(summary: ModelSummary, depth: int = 3) -> str:
         f"Estimated Total Size (MB): {t.total_mb:.2f}",
         bar,
     ]
+    out += [f"Note: {note}" for note in summary.notes]
     return "\n".join(out)
