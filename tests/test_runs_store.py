@@ -174,9 +174,10 @@ def test_run_of_dead_process_reads_interrupted_and_can_be_resumed(tmp_path: Path
     assert store.get_run(run).status == INTERRUPTED
     assert [r.status for r in store.list_runs()] == [INTERRUPTED]
     assert [r.run_id for r in store.list_runs(status=INTERRUPTED)] == [run]
-    resumed = store.claim_run(run)  # the trainer flips it back to running, owned by us
+    before = store.claim_run(run)  # the trainer flips it back to running, owned by us
+    assert before.status == INTERRUPTED
+    resumed = store.get_run(run)
     assert resumed.status == RUNNING and resumed.owner_pid == os.getpid()
-    assert store.get_run(run).status == RUNNING
 
 
 def test_liveness_other_host_heartbeat_and_pid_reuse(tmp_path: Path) -> None:
@@ -294,3 +295,36 @@ def test_sigkill_mid_write_leaves_database_sound(tmp_path: Path) -> None:
     count = _raw(fresh).execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
     assert count >= 70 and count % 7 == 0  # whole transactions only
     fresh.log_metrics(run, [(2, 0, "loss", 0.5, time.time())])  # still writable after the crash
+
+
+def test_a_claim_rechecks_the_status_atomically(tmp_path: Path) -> None:
+    import threading
+
+    from workbench.runs import RunCompletedError
+
+    store = RunStore(tmp_path)
+    run = _new(store)
+    store.update_run(run, status="stopped")
+    winners: list[str] = []
+    errors: list[Exception] = []
+    barrier = threading.Barrier(4)
+
+    def claim() -> None:
+        barrier.wait()
+        try:
+            store.claim_run(run)
+            winners.append(threading.current_thread().name)
+        except RunInUseError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1 and len(errors) == 3  # threads of one process: only one claim succeeds
+    assert "this process" in str(errors[0])
+    store.update_run(run, status=COMPLETED)
+    with pytest.raises(RunCompletedError, match="already completed"):
+        store.claim_run(run)  # a run the first resume finished meanwhile is never retrained
+    assert store.get_run(run).status == COMPLETED

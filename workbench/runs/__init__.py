@@ -14,8 +14,10 @@ from workbench.runs.records import (
     STOPPED,
     STORED_STATUSES,
     MetricRow,
+    RunCompletedError,
     RunInUseError,
     RunRecord,
+    RunStatus,
     new_run_id,
 )
 from workbench.runs.schema import SCHEMA_VERSION
@@ -24,5 +26,5 @@ from workbench.runs.store import RunStore, finished
 __all__ = [
     "ALL_STATUSES", "COMPLETED", "DB_NAME", "DEFAULT_STALE_AFTER_S", "DIVERGED", "FAILED", "FINISHED_STATUSES",
     "INTERRUPTED", "RUNNING", "SCHEMA_VERSION", "STOPPED", "STORED_STATUSES", "MetricBuffer", "MetricRow",
-    "RunInUseError", "RunRecord", "RunStore", "finished", "new_run_id",
+    "RunCompletedError", "RunInUseError", "RunRecord", "RunStatus", "RunStore", "finished", "new_run_id",
 ]

@@ -57,6 +57,10 @@ class RunInUseError(WorkbenchError):
     """The run is being trained by a live process, so it cannot be resumed or deleted now."""
 
 
+class RunCompletedError(WorkbenchError):
+    """Resume was asked for a run that already finished all its epochs."""
+
+
 class MetricRow(NamedTuple):
     """One logged value: `name` at (`epoch`, `step`), recorded at wall-clock `time` (seconds)."""
 
@@ -96,6 +100,9 @@ class RunRecord:
     experiment_id: str | None = None      # the experiment this run belongs to
     world_size: int = 1                   # processes that trained it (torchrun / --nproc)
     stop_requested: bool = False          # another process asked the training process to stop
+    data_root: str | None = None          # the data folder the run reads (None: the default data root)
+    input_shape: tuple[int, ...] | None = None   # (C, H, W) the model trains on (None: runs before schema 3)
+    num_classes: int | None = None        # outputs of the model
 
     @property
     def epochs_planned(self) -> int | None:

@@ -42,11 +42,15 @@ CREATE INDEX IF NOT EXISTS metrics_run_name ON metrics(run_id, name, epoch, step
 """
 
 # Version 3: experiments (a queue of runs with one seed and budget), the process count of a run, a stop request
-# another process can post, and each validation sample's prediction and loss per epoch.
+# another process can post, the data folder, input shape and class count a run trains with, and each
+# validation sample's prediction and loss.
 _SCHEMA_V3 = """
 ALTER TABLE runs ADD COLUMN experiment_id TEXT;
 ALTER TABLE runs ADD COLUMN world_size INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE runs ADD COLUMN stop_requested_at REAL;
+ALTER TABLE runs ADD COLUMN data_root TEXT;
+ALTER TABLE runs ADD COLUMN input_shape TEXT;
+ALTER TABLE runs ADD COLUMN num_classes INTEGER;
 CREATE INDEX IF NOT EXISTS runs_experiment ON runs(experiment_id);
 CREATE TABLE IF NOT EXISTS experiments (
     id TEXT PRIMARY KEY,

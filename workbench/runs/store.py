@@ -10,7 +10,7 @@ import json
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from workbench.runs.records import (
     RUNNING,
     STORED_STATUSES,
     MetricRow,
+    RunCompletedError,
     RunInUseError,
     RunRecord,
     RunStatus,
@@ -33,6 +34,14 @@ from workbench.runs.records import (
 
 def _dumps(value: Any) -> str:
     return json.dumps(value if value is not None else {}, sort_keys=True, default=str)
+
+
+def _shape(text: str | None) -> tuple[int, ...] | None:
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return tuple(int(v) for v in value) if isinstance(value, list) else None
 
 
 def _loads(text: str | None) -> dict:
@@ -68,6 +77,9 @@ class RunStore(Database):
         dataset_options: dict | None = None,
         experiment_id: str | None = None,
         world_size: int = 1,
+        data_root: str | None = None,
+        input_shape: Sequence[int] | None = None,
+        num_classes: int | None = None,
     ) -> str:
         """Insert a `running` run owned by this process, create its folder, and return its id."""
         owner = current_owner()
@@ -79,10 +91,12 @@ class RunStore(Database):
                     conn.execute(
                         "INSERT INTO runs (id, name, created_at, updated_at, status, arch, arch_options, dataset,"
                         " config, device, owner_pid, owner_host, owner_start, heartbeat_at, dataset_options,"
-                        " experiment_id, world_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " experiment_id, world_size, data_root, input_shape, num_classes)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (run_id, name, now, now, RUNNING, arch, _dumps(arch_options), dataset, _dumps(config),
                          device, owner.pid, owner.host, owner.start, now, _dumps(dataset_options), experiment_id,
-                         int(world_size)),
+                         int(world_size), data_root,
+                         json.dumps([int(v) for v in input_shape]) if input_shape else None, num_classes),
                     )
             except WorkspaceError as exc:
                 if isinstance(exc.__cause__, sqlite3.IntegrityError):
@@ -140,28 +154,30 @@ class RunStore(Database):
                 raise self._unknown(run_id, conn)
 
     def claim_run(self, run_id: str) -> RunRecord:
-        """Flip a stopped/interrupted/failed run back to `running`, owned by this process (for resume).
-        Check and flip happen in one transaction, so two processes cannot both claim it.
-        RunInUseError when another live process is still training it."""
+        """Flip a stopped/interrupted/failed run back to `running`, owned by this process (for resume), and
+        return the record as it was before. Check and flip happen in one transaction, so of two claims (two
+        processes, or two threads of one) only one succeeds. RunInUseError while a live process (this one
+        included) trains it; RunCompletedError for a completed run."""
         me = current_owner()
         with self._write("update a run in") as conn:
             row = conn.execute(f"SELECT {self._COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise self._unknown(run_id, conn)
             record = self._record(row, time.time())
-            ours = (record.owner_pid, record.owner_host) == (me.pid, me.host)
-            if record.status == RUNNING and not ours:
-                raise RunInUseError(
-                    f"Run {run_id} is still being trained by process {record.owner_pid} on {record.owner_host}; "
-                    "stop it before resuming."
-                )
+            if record.status == RUNNING:
+                who = ("this process" if (record.owner_pid, record.owner_host) == (me.pid, me.host)
+                       else f"process {record.owner_pid} on {record.owner_host}")
+                raise RunInUseError(f"Run {run_id} is still being trained by {who}; stop it before resuming.")
+            if record.status == RunStatus.COMPLETED:
+                raise RunCompletedError(f"Run {run_id} already completed ({record.epochs_completed} epochs); "
+                                        "start a new run to train longer.")
             now = time.time()
             conn.execute(
                 "UPDATE runs SET status = ?, owner_pid = ?, owner_host = ?, owner_start = ?, heartbeat_at = ?,"
                 " updated_at = ?, finished_at = NULL, message = '', stop_requested_at = NULL WHERE id = ?",
                 (RUNNING, me.pid, me.host, me.start, now, now, run_id),
             )
-        return self.get_run(run_id)
+        return record
 
     def heartbeat(self, run_id: str) -> None:
         """Mark the owning process alive now (matters for runs owned from another host)."""
@@ -180,12 +196,13 @@ class RunStore(Database):
 
     _COLUMNS = ("id, name, status, arch, arch_options, dataset, config, device, created_at, updated_at, finished_at,"
                 " epochs_completed, best_val_accuracy, final_metrics, message, best_metrics, owner_pid, owner_host,"
-                " owner_start, heartbeat_at, dataset_options, experiment_id, world_size, stop_requested_at")
+                " owner_start, heartbeat_at, dataset_options, experiment_id, world_size, stop_requested_at, data_root,"
+                " input_shape, num_classes")
 
     def _record(self, row: tuple, now: float) -> RunRecord:
         (run_id, name, status, arch, arch_options, dataset, config, device, created_at, updated_at, finished_at,
          epochs_completed, best_val, final_metrics, message, best_metrics, pid, host, start, heartbeat_at,
-         dataset_options, experiment_id, world_size, stop_requested_at) = row
+         dataset_options, experiment_id, world_size, stop_requested_at, data_root, input_shape, num_classes) = row
         if status == RUNNING and not owner_alive(pid, host, start, heartbeat_at, now, self.stale_after_s):
             status = INTERRUPTED
         status = RunStatus(status)
@@ -197,7 +214,8 @@ class RunStore(Database):
             message=message, folder=self.runs_root / run_id, best_metrics=_loads(best_metrics),
             owner_pid=pid, owner_host=host or "", heartbeat_at=heartbeat_at, dataset_options=_loads(dataset_options),
             experiment_id=experiment_id, world_size=int(world_size or 1),
-            stop_requested=stop_requested_at is not None and status == RUNNING,
+            stop_requested=stop_requested_at is not None and status == RUNNING, data_root=data_root,
+            input_shape=_shape(input_shape), num_classes=None if num_classes is None else int(num_classes),
         )
 
     def get_run(self, run_id: str) -> RunRecord:

@@ -7,15 +7,22 @@ The trainer's state layout (CHECKPOINT_FORMAT 1):
      "arch_options": encode_options(...) (a JSON string), "dataset": str}
 Only tensors, numbers, strings, bytes, None, lists, tuples, sets and dicts are allowed anywhere in it,
 so `torch.load(..., weights_only=True)` can read it back without unpickling arbitrary objects.
+
+Integrity: torch.save writes a zip archive; the archive comment (which zip readers, torch's included, skip)
+holds a SHA-256 of every byte before it, so a flipped region is named as corruption on load. Files without
+the seal (written before it existed) load as before.
 """
 
 from __future__ import annotations
 
 import collections
+import errno
+import hashlib
 import json
 import os
 import pickle
 import random
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +31,16 @@ from typing import Any
 import torch
 
 from workbench.errors import CheckpointError
+
+
+class DiskFullError(CheckpointError):
+    """A checkpoint could not be written because the disk is full (or failing); the previous file is intact."""
+
+    def __init__(self, path: Path, free_bytes: int | None) -> None:
+        self.path, self.free_bytes = path, free_bytes
+        free = f" ({free_bytes / 1e6:,.1f} MB free)" if free_bytes is not None else ""
+        super().__init__(f"The disk holding {path.parent} is full{free}: {path.name} was not written and the "
+                         "previous checkpoint is intact; free some space and resume the run.")
 
 CHECKPOINT_FORMAT = 1
 LAST_NAME = "last.pt"
@@ -67,9 +84,94 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+_SEAL_PREFIX = b"WBSHA256:"
+_SEAL_LENGTH = len(_SEAL_PREFIX) + 64            # the prefix and a hex SHA-256
+_EOCD = b"PK\x05\x06"                            # zip "end of central directory" record: 22 bytes + comment
+_TEMP_GLOB = ".*.pt.*.tmp"                        # what save_checkpoint's temporary files look like
+_WRITE_FAILURES = ("unexpected pos", "failed writing", "no space left", "file write failed")
+
+
+def _file_digest(fh: Any, size: int, tail: bytes = b"") -> str:
+    """SHA-256 of the first `size` bytes of an open file, followed by `tail`."""
+    digest = hashlib.sha256()
+    fh.seek(0)
+    left = size
+    while left > 0:
+        chunk = fh.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        digest.update(chunk)
+        left -= len(chunk)
+    digest.update(tail)
+    return digest.hexdigest()
+
+
+def _seal(fh: Any) -> None:
+    """Give the zip archive in `fh` (opened r+b, as torch.save left it) a comment with its SHA-256."""
+    size = fh.seek(0, os.SEEK_END)
+    fh.seek(size - 22)
+    eocd = fh.read(22)
+    if len(eocd) != 22 or eocd[:4] != _EOCD or eocd[-2:] != b"\0\0":  # not the layout we know: leave unsealed
+        return
+    length = _SEAL_LENGTH.to_bytes(2, "little")
+    digest = _file_digest(fh, size - 2, length)
+    fh.seek(size - 2)
+    fh.write(length + _SEAL_PREFIX + digest.encode("ascii"))
+
+
+def verify_checkpoint(path: Path | str) -> bool:
+    """True when the file's seal matches its bytes, False when it has no seal (an older checkpoint);
+    CheckpointError when the bytes changed after it was written."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size < _SEAL_LENGTH + 22:
+                return False
+            fh.seek(size - _SEAL_LENGTH - 2)
+            tail = fh.read(_SEAL_LENGTH + 2)
+            if tail[2:2 + len(_SEAL_PREFIX)] != _SEAL_PREFIX or int.from_bytes(tail[:2], "little") != _SEAL_LENGTH:
+                return False
+            expected = tail[2 + len(_SEAL_PREFIX):].decode("ascii", "replace")
+            actual = _file_digest(fh, size - _SEAL_LENGTH)
+    except OSError as exc:
+        raise CheckpointError(f"Could not read checkpoint {path} ({exc.strerror or exc}).") from None
+    if actual != expected:
+        raise CheckpointError(f"Checkpoint {path} is corrupt: its bytes no longer match the checksum written with "
+                              "it (the file was damaged after it was saved).")
+    return True
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    # torch raises RuntimeError ("[enforce fail at inline_container.cc] . unexpected pos ...") after ENOSPC.
+    return isinstance(exc, RuntimeError) and any(m in str(exc).lower() for m in _WRITE_FAILURES)
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def remove_stale_temp_files(folder: Path | str) -> int:
+    """Delete temporary files that interrupted checkpoint writes left in `folder`; returns how many."""
+    removed = 0
+    for tmp in Path(folder).glob(_TEMP_GLOB):
+        try:
+            tmp.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 def save_checkpoint(path: Path | str, state: Mapping[str, Any]) -> Path:
-    """Write `state` to `path` atomically: a temporary file in the same folder, flushed and fsynced,
-    renamed over `path`, then the folder fsynced. A crash at any point leaves the old file intact."""
+    """Write `state` to `path` atomically: a temporary file in the same folder, sealed with its SHA-256, flushed
+    and fsynced, renamed over `path`, then the folder fsynced. A crash or a full disk at any point leaves the
+    old file intact and no temporary file behind (DiskFullError for a full disk)."""
     path = Path(path)
     check_weights_only_safe(dict(state))
     folder = path.parent
@@ -77,14 +179,20 @@ def save_checkpoint(path: Path | str, state: Mapping[str, Any]) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(fd, "w+b") as fh:
             torch.save(dict(state), fh)
+            fh.flush()
+            _seal(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         tmp = None
         _fsync_dir(folder)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
+        if _is_disk_full(exc):
+            raise DiskFullError(path, _free_bytes(folder)) from exc
+        if isinstance(exc, RuntimeError):
+            raise
         raise CheckpointError(
             f"Could not write checkpoint {path} ({exc.strerror or exc}); free some disk space or choose a "
             "writable workspace."
@@ -104,6 +212,7 @@ def load_checkpoint(path: Path | str, map_location: Any = "cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"No checkpoint at {path}; the run may not have finished an epoch yet.")
+    verify_checkpoint(path)  # a damaged file is named as corrupt before anything is unpickled
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -123,6 +232,31 @@ def load_checkpoint(path: Path | str, map_location: Any = "cpu") -> dict:
     if not isinstance(fmt, int) or fmt > CHECKPOINT_FORMAT:
         raise CheckpointError(f"Checkpoint {path} has format {fmt!r}, newer than this app reads "
                               f"({CHECKPOINT_FORMAT}); upgrade CNN Workbench.")
+    return state
+
+
+# What a resumable checkpoint must hold, and of which type (a value of the wrong type is damage, not a crash).
+_RESUME_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
+    "model": ((dict,), "a state dict"), "optimizer": ((dict,), "a state dict"),
+    "scheduler": ((dict, type(None)), "a state dict"), "epoch": ((int,), "a whole number"),
+    "batch": ((int,), "a whole number"), "step": ((int,), "a whole number"), "rng": ((dict,), "a dict"),
+    "config": ((dict,), "a dict"), "arch": ((str,), "text"), "input_shape": ((list, tuple), "three numbers"),
+    "num_classes": ((int,), "a whole number"),
+}
+
+
+def check_resume_state(state: dict[str, Any], path: Path | str) -> dict[str, Any]:
+    """`state` when it has every key a resume needs, with the right types; CheckpointError naming the first
+    key that is missing or wrong."""
+    for key, (types, what) in _RESUME_KEYS.items():
+        if key not in state:
+            raise CheckpointError(f"Checkpoint {path} cannot be resumed: it has no {key!r} entry.")
+        value = state[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise CheckpointError(f"Checkpoint {path} cannot be resumed: {key!r} should be {what}, found "
+                                  f"{type(value).__name__}.")
+    if len(state["input_shape"]) != 3:
+        raise CheckpointError(f"Checkpoint {path} cannot be resumed: 'input_shape' should be three numbers.")
     return state
 
 

@@ -191,6 +191,9 @@ class TrainJob:
     # Per-data-set settings passed to load_splits, e.g. {"train_size": 50000} for fake, {"split": "digits"}
     # for emnist, {"image_size": (64, 64)} for imagefolder.
     dataset_options: dict[str, Any] = field(default_factory=dict)
+    # With resume_run_id: the checkpoint to continue from ("last", or "best" when last.pt is damaged).
+    resume_from: str = "last"
+    experiment_id: str | None = None   # the experiment this run belongs to (workbench experiment)
 
 
 # TrainConfig fields a resumed run may change: they pick hardware, not what is learned.

@@ -1,8 +1,10 @@
-"""Device selection, mixed precision and memory format."""
+"""Device selection, mixed precision, memory format, and the process-wide torch settings of a run."""
 
 from __future__ import annotations
 
 import contextlib
+import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -108,3 +110,30 @@ def device_label(device: torch.device) -> str:
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     return str(device)
+
+
+@contextlib.contextmanager
+def determinism(config: TrainConfig, device: torch.device) -> Iterator[None]:
+    """Deterministic kernels when asked (restored afterwards); cuDNN autotuning otherwise."""
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
+             torch.backends.cudnn.deterministic)
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=True)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[1], saved[2]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, torch's and NumPy's global generators."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+    with contextlib.suppress(ImportError):
+        import numpy as np
+
+        np.random.seed(seed)

@@ -1,10 +1,25 @@
-"""Plain-dataclass events the trainer hands to callbacks (safe to pass across threads: no tensors)."""
+"""The trainer's events: frozen dataclasses of plain values that cross threads as they are (no tensors)."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+
+from workbench.runs.records import RunStatus
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the trainer reports about the run it trains (FitStart); it does not need them to train."""
+
+    arch: str = ""
+    dataset: str = ""
+    num_classes: int = 0
+    train_size: int = 0
+    val_size: int = 0
+    skipped: int = 0                 # unreadable image files left out of the data set
+    classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -25,6 +40,7 @@ class FitStart:
     channels_last: bool
     config: dict[str, Any] = field(default_factory=dict)
     skipped: int = 0                 # unreadable / unlabeled image files left out of the data set
+    classes: tuple[str, ...] = ()    # class names, one per model output the data set uses
 
 
 @dataclass(frozen=True)
@@ -61,14 +77,30 @@ class EpochMetrics:
     best_val_accuracy: float
     is_best: bool
     time: float
+    # Models with auxiliary heads (GoogLeNet): train_loss = main + aux_weight * sum(aux); validation loss is
+    # the main head's alone, and val_aux_losses are the heads' own losses on the validation set.
+    train_main_loss: float | None = None
+    train_aux_losses: tuple[float, ...] = ()
+    val_aux_losses: tuple[float, ...] = ()
+    aux_weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class ValidationSamples:
+    """Each validation sample's predicted class and loss at the end of an epoch (in the val loader's order)."""
+
+    run_id: str
+    epoch: int                       # 1-based
+    predictions: tuple[int, ...]
+    losses: tuple[float, ...]
 
 
 @dataclass(frozen=True)
 class FitResult:
-    """How a run ended; status is completed | stopped | failed | diverged."""
+    """How a run ended: completed, stopped, failed or diverged."""
 
     run_id: str
-    status: str
+    status: RunStatus
     message: str
     epochs_completed: int
     train_loss: float | None

@@ -68,15 +68,19 @@ def checkpoint_path(folder: Path, which: str) -> Path:
     return folder / (ckpt.BEST_NAME if which == "best" else ckpt.LAST_NAME)
 
 
-def open_store(workspace: Path | str | None) -> Any:
-    """The RunStore of an existing workspace; UnknownNameError (nothing created) when it holds no runs."""
+def open_store(workspace: Path | str | None, run_id: str | None = None) -> Any:
+    """The RunStore of an existing workspace; UnknownNameError (nothing created) when the folder does not
+    exist or holds no runs (`run_id`, when given, is named in the message)."""
     from workbench.paths import default_workspace
     from workbench.runs import DB_NAME, RunStore
 
     folder = Path(workspace).expanduser() if workspace is not None else default_workspace()
+    what = f"No run {run_id!r}: workspace" if run_id else "Workspace"
+    if not folder.is_dir():
+        raise UnknownNameError(f"{what} {folder} does not exist; check --workspace (or $WORKBENCH_HOME).")
     if not (folder / DB_NAME).is_file():
-        raise UnknownNameError(f"Workspace {folder} holds no runs (no {DB_NAME}); check --workspace, or train "
-                               "a model first.")
+        raise UnknownNameError(f"{what} {folder} holds no runs (no {DB_NAME}); check --workspace, or train a "
+                               "model first.")
     return RunStore(folder)
 
 
@@ -89,7 +93,7 @@ def restore_run(run_id: str, *, workspace: Path | str | None = None, checkpoint:
     """
     from workbench.models import build_model
 
-    store = open_store(workspace)
+    store = open_store(workspace, run_id)
     try:
         record = store.get_run(run_id)
         folder = store.run_dir(run_id)

@@ -11,13 +11,31 @@ from typing import Any
 import torch
 from torch import nn
 
+from workbench.errors import CheckpointError, WorkbenchError, WorkspaceError
 from workbench.models import split_outputs
-from workbench.training.callbacks import Callback, CallbackList
+from workbench.models.dryrun import set_summary_mode
+from workbench.runs.records import RunStatus
+from workbench.training.callbacks import Callback, CallbackError, CallbackList
 from workbench.training.config import TrainConfig
 from workbench.training.control import TrainControl
 from workbench.training.device import Precision, is_out_of_memory
-from workbench.training.events import EpochMetrics, FitResult, FitStart, StepMetrics
+from workbench.training.events import (
+    EpochMetrics,
+    FitResult,
+    FitStart,
+    RunFacts,
+    StepMetrics,
+    ValidationSamples,
+)
 from workbench.training.optim import build_optimizer, build_scheduler
+from workbench.training.totals import (
+    DeviceSums,
+    EpochClock,
+    EpochTotals,
+    Validation,
+    ValidationBatches,
+    check_finite,
+)
 
 # Seconds between step-metric events (and device synchronisations): ~16 Hz.
 STEP_EMIT_INTERVAL = 0.06
@@ -44,7 +62,7 @@ class Trainer:
     def __init__(self, model: nn.Module, config: TrainConfig, *, device: torch.device, precision: Precision,
                  train_loader: Iterable, val_loader: Iterable | None, callbacks: Sequence[Callback] = (),
                  control: TrainControl | None = None, run_id: str = "", generator: torch.Generator | None = None,
-                 checkpoint_fn: CheckpointFn | None = None, fit_info: dict[str, Any] | None = None,
+                 checkpoint_fn: CheckpointFn | None = None, facts: RunFacts | None = None,
                  device_name: str | None = None) -> None:
         self.model = model
         self.config = config
@@ -57,7 +75,7 @@ class Trainer:
         self.run_id = run_id
         self.generator = generator
         self.checkpoint_fn = checkpoint_fn
-        self.fit_info = dict(fit_info or {})
+        self.facts = facts or RunFacts()
         self.device_name = device_name or str(device)
         if precision.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -72,7 +90,7 @@ class Trainer:
         self._step_scheduler = not (config.schedule == "constant" and config.warmup_epochs == 0)
         self.scaler = torch.amp.GradScaler(device.type) if precision.needs_scaler else None
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-        self.val_criterion = nn.CrossEntropyLoss(reduction="sum")
+        self.val_criterion = nn.CrossEntropyLoss(reduction="none")
         # Position and history (all restored by load_state_dict).
         self.epoch = 0                 # completed epochs
         self.batch = 0                 # batches done in the epoch in flight (> 0 only after a mid-epoch stop)
@@ -82,8 +100,9 @@ class Trainer:
         self.train_seconds = 0.0       # training-loop time over all epochs (excludes validation)
         self.train_images = 0
         self.last: dict[str, float] = {}
-        self._partial = {"loss_sum": 0.0, "correct": 0.0, "batches": 0, "seen": 0, "seconds": 0.0, "untimed": 0}
+        self.totals = EpochTotals()    # the epoch in flight
         self._warm = False             # True after this process's first step (torch.compile warm-up)
+        self._has_aux = False          # the model returned auxiliary outputs in training
         self._epoch_gen_state: torch.Tensor | None = None
         self.last_checkpoint: str | None = None
 
@@ -102,7 +121,7 @@ class Trainer:
             "best_val_accuracy": self.best_val_accuracy,
             "epochs_without_improvement": self.epochs_without_improvement,
             "train_seconds": self.train_seconds, "train_images": self.train_images,
-            "last": dict(self.last), "partial": dict(self._partial),
+            "last": dict(self.last), "partial": self.totals.to_dict(),
             "data_generator": gen_state,
         }
 
@@ -119,11 +138,12 @@ class Trainer:
         self.train_seconds = float(state.get("train_seconds", 0.0))
         self.train_images = int(state.get("train_images", 0))
         self.last = dict(state.get("last") or {})
-        self._partial = dict(state.get("partial") or self._partial)
+        self.totals = EpochTotals.from_dict(state.get("partial"))
         if self.generator is not None and state.get("data_generator") is not None:
             self.generator.set_state(state["data_generator"])
 
-    def _save(self, kind: str) -> str | None:
+    def save_checkpoint(self, kind: str) -> str | None:
+        """Write the `last` or `best` checkpoint through `checkpoint_fn`; returns its path (None without one)."""
         if not self.checkpoint_fn:
             return None
         path = self.checkpoint_fn(kind, self.state_dict())
@@ -133,47 +153,70 @@ class Trainer:
 
     # --- the loop ----------------------------------------------------------------------------------------
 
-    def fit(self) -> FitResult:
-        """Train to `config.epochs` (or stop / early stop / divergence) and return how it ended."""
+    def fit(self, save_first: bool = False) -> FitResult:
+        """Train to `config.epochs` (or stop / early stop / divergence) and return how it ended. `save_first`
+        writes the `last` checkpoint before the first step (a new run, so even its first epoch can be resumed).
+
+        A failing callback stops the run with a checkpoint (resumable); a checkpoint that cannot be written (a
+        full disk) fails it with that sentence, the previous checkpoint intact."""
         cfg = self.config
-        self.callbacks.on_fit_start(FitStart(
-            run_id=self.run_id, arch=str(self.fit_info.get("arch", "")),
-            dataset=str(self.fit_info.get("dataset", "")), device=self.device_name, epochs=cfg.epochs,
-            start_epoch=self.epoch, batches_per_epoch=self.batches_per_epoch,
-            train_size=int(self.fit_info.get("train_size", 0)), val_size=int(self.fit_info.get("val_size", 0)),
-            num_classes=int(self.fit_info.get("num_classes", 0)), amp=self.precision.amp,
-            channels_last=self.precision.channels_last, config=cfg.to_dict(),
-            skipped=int(self.fit_info.get("skipped", 0))))
-        status, message, checkpoint = "completed", "", None
+        status, message, checkpoint = RunStatus.COMPLETED, "", None
         try:
-            while self.epoch < cfg.epochs:
-                if self.control.stopped:
-                    break
+            if save_first:
+                self.save_checkpoint("last")
+            self.callbacks.on_fit_start(self._fit_start())
+            while self.epoch < cfg.epochs and not self.control.stopped:
                 if not self._train_epoch():
                     break
                 stop_early = self._end_epoch()
                 if stop_early is None:  # stopped during validation: resume re-runs it
                     break
                 if stop_early:
-                    message = (f"Early stopping: no better validation accuracy for "
-                               f"{cfg.early_stopping} epoch(s).")
+                    message = f"Early stopping: no better validation accuracy for {cfg.early_stopping} epoch(s)."
                     break
             if self.control.stopped and self.epoch < cfg.epochs:
-                status = "stopped"
-                where = ("during validation" if self.batch >= self.batches_per_epoch
-                         else f"after {self.batch} batch(es)")
-                message = f"Stopped by request in epoch {self.epoch + 1} {where}."
-                checkpoint = self._save("last")
+                status, message = RunStatus.STOPPED, self._stop_message()
+                checkpoint = self.save_checkpoint("last")
             elif not message:
                 message = f"Completed {self.epoch} epoch(s)."
         except Diverged as exc:
-            status, message = "diverged", str(exc)
+            status, message = RunStatus.DIVERGED, str(exc)
+        except CallbackError as exc:  # the caller's code failed, not the run: keep it resumable
+            status, message, checkpoint = self._after_callback_error(exc)
+            self.callbacks.on_exception(message, traceback.format_exc())
+        except (CheckpointError, WorkspaceError) as exc:  # the disk or workspace failed: say what to do
+            status, message = RunStatus.FAILED, f"{exc} (run {self.run_id})"
+            self.callbacks.on_exception(message, traceback.format_exc())
         except Exception as exc:  # a failed run is reported, not raised (the GUI thread must not die)
-            status, message = "failed", self._failure_message(exc)
+            status, message = RunStatus.FAILED, self._failure_message(exc)
             self.callbacks.on_exception(message, traceback.format_exc())
         result = self._result(status, message, checkpoint or self.last_checkpoint)
         self.callbacks.on_fit_end(result)
         return result
+
+    def _after_callback_error(self, exc: CallbackError) -> tuple[RunStatus, str, str | None]:
+        """Checkpoint after a failing callback (resumable). The engine's own store writer failing (a full or
+        locked workspace) fails the run, with the checkpoint kept when it could still be written."""
+        try:
+            checkpoint = self.save_checkpoint("last")
+        except WorkbenchError as save_error:
+            return RunStatus.FAILED, f"{save_error} (run {self.run_id})", None
+        if isinstance(exc.error, (WorkspaceError, CheckpointError)):
+            return RunStatus.FAILED, f"{exc.error} (run {self.run_id}; resume it once that is fixed)", checkpoint
+        return RunStatus.STOPPED, f"Stopped because a callback failed ({exc}); fix it and resume the run.", checkpoint
+
+    def _fit_start(self) -> FitStart:
+        f = self.facts
+        return FitStart(
+            run_id=self.run_id, arch=f.arch, dataset=f.dataset, device=self.device_name, epochs=self.config.epochs,
+            start_epoch=self.epoch, batches_per_epoch=self.batches_per_epoch, train_size=f.train_size,
+            val_size=f.val_size, num_classes=f.num_classes, amp=self.precision.amp,
+            channels_last=self.precision.channels_last, config=self.config.to_dict(), skipped=f.skipped,
+            classes=f.classes)
+
+    def _stop_message(self) -> str:
+        where = "during validation" if self.batch >= self.batches_per_epoch else f"after {self.batch} batch(es)"
+        return f"Stopped by request in epoch {self.epoch + 1} {where}."
 
     def _failure_message(self, exc: Exception) -> str:
         cfg = self.config
@@ -185,7 +228,7 @@ class Trainer:
             message += "\ntorch.compile was on: start a new run without it to rule out a compiler bug."
         return message
 
-    def _result(self, status: str, message: str, checkpoint: str | None) -> FitResult:
+    def _result(self, status: RunStatus, message: str, checkpoint: str | None) -> FitResult:
         last = self.last
         ips = self.train_images / self.train_seconds if self.train_seconds > 0 else None
         return FitResult(
@@ -195,185 +238,180 @@ class Trainer:
             best_val_accuracy=self.best_val_accuracy, images_per_second=ips, device=self.device_name,
             checkpoint=checkpoint)
 
-    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with self.precision.autocast(self.device):
-            main, aux = split_outputs(self.net(x))
-            loss = self.criterion(main, y)
-            for a in aux:  # GoogLeNet: main + aux_weight * (aux1 + aux2), training only
-                loss = loss + self.config.aux_weight * self.criterion(a, y)
-        return loss, main
+    # --- one epoch ---------------------------------------------------------------------------------------
 
     def _train_epoch(self) -> bool:
         """Run (the rest of) one epoch's training steps; False when a stop request ended it early."""
-        cfg, control, dev = self.config, self.control, self.device
-        net, opt, scaler = self.net, self.optimizer, self.scaler
-        net.train()
+        self.net.train()
         if self.generator is not None:
             self._epoch_gen_state = self.generator.get_state()
-        skip, p = self.batch, self._partial
+        skip = self.batch
         if not skip:
-            p.update(loss_sum=0.0, correct=0.0, batches=0, seen=0, seconds=0.0, untimed=0)
-        p.setdefault("untimed", 0)
-        loss_sum = torch.zeros((), device=dev)
-        correct = torch.zeros((), device=dev, dtype=torch.long)
-        batches, seen = p["batches"], p["seen"]
-        seen0 = seen
-        bpe = self.batches_per_epoch
-        cl = self.precision.channels_last
-        # The clock starts once the first batch to train is in hand: loader set-up (building the device
-        # store) and replayed batches of a mid-epoch resume are not training time.
-        clock: float | None = None
-        elapsed, last_emit = p["seconds"], time.perf_counter()
-        untimed0 = p["untimed"]
+            self.totals = EpochTotals()
+        totals, sums = self.totals, DeviceSums(self.device)
+        clock = EpochClock(totals.seconds, now=time.perf_counter)
+        seen0, untimed0 = totals.seen, totals.untimed
         for i, (x, y) in enumerate(self.train_loader):
-            if i >= bpe:
+            if i >= self.batches_per_epoch:
                 break
             if i < skip:  # resuming mid-epoch: replay the data stream (same RNG draws) without training
                 continue
-            if clock is None:
-                clock = last_emit = time.perf_counter()
-            if control.stopped:  # drawn but not trained: this batch is replayed on resume
+            clock.start()
+            # A stop (also one while paused) leaves this batch untrained: it is replayed on resume.
+            if not self._wait_while_paused(clock):
                 break
-            if control.paused:
-                paused_at = time.perf_counter()
-                while not control.wait_while_paused(0.5):
-                    pass
-                clock += time.perf_counter() - paused_at
-                if control.stopped:  # stopped while paused: this batch is replayed on resume
-                    break
-            if x.device != dev:
-                x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-            if cl and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-            loss, main = self._forward_loss(x, y)
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                if cfg.grad_clip:
-                    scaler.unscale_(opt)
-                    nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                if cfg.grad_clip:
-                    nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                opt.step()
-            if self._step_scheduler:
-                self.scheduler.step()
-            self.step += 1
-            loss_sum += loss.detach()
-            correct += (main.detach().argmax(1) == y).sum()
-            batches += 1
-            seen += y.shape[0]
+            self._optimizer_step(*self._to_device(x, y), sums)
             self.batch = i + 1
             if not self._warm:
-                self._warm = True
-                if cfg.compile and bpe - skip > 1:  # leave torch.compile's one-off warm-up out of img/s
-                    loss_sum.sum().item()  # synchronise so the warm-up is really over
-                    clock = last_emit = time.perf_counter()
-                    p["untimed"] += y.shape[0]
-            now = time.perf_counter()
-            if control.stopped or now - last_emit >= STEP_EMIT_INTERVAL:
-                last_emit = now
-                self._fold(p, loss_sum, correct, batches, seen, elapsed + now - clock)
-                loss_sum.zero_()
-                correct.zero_()
-                if control.stopped:
+                self._warm_up_done(clock, sums, int(y.shape[0]))
+            if self.control.stopped or clock.emit_due(STEP_EMIT_INTERVAL):
+                self._fold(sums, clock)
+                if self.control.stopped:
                     break
-                self._emit_step(p, bpe)
-        now = time.perf_counter()
-        start = now if clock is None else clock
-        self._fold(p, loss_sum, correct, batches, seen, elapsed + now - start)
-        self.train_seconds += now - start
-        self.train_images += seen - seen0 - (p["untimed"] - untimed0)
+                self._emit_step()
+        self._fold(sums, clock)
+        self.train_seconds += clock.run_seconds()
+        self.train_images += totals.seen - seen0 - (totals.untimed - untimed0)
+        return not self.control.stopped
+
+    def _wait_while_paused(self, clock: EpochClock | None = None) -> bool:
+        """Block while paused (the pause is not training time); False when a stop arrived (before or meanwhile)."""
+        control = self.control
+        if control.paused:
+            paused_at = time.perf_counter()
+            while not control.wait_while_paused(0.5):
+                pass
+            if clock is not None:
+                clock.exclude(time.perf_counter() - paused_at)
         return not control.stopped
 
-    def _fold(self, p: dict[str, Any], loss_sum: torch.Tensor, correct: torch.Tensor, batches: int, seen: int,
-              seconds: float) -> None:
-        """Synchronise the device accumulators into the epoch's running totals; raise Diverged if not finite."""
-        p["loss_sum"] += float(loss_sum.item())
-        p["correct"] += float(correct.item())
-        p["batches"], p["seen"], p["seconds"] = batches, seen, seconds
-        if not math.isfinite(p["loss_sum"]):
-            raise Diverged(
-                f"Training diverged in epoch {self.epoch + 1}: the loss became {p['loss_sum']} "
-                f"(lr {self.config.lr:g}); try a smaller learning rate, gradient clipping or warm-up.")
+    def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.device != self.device:
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        if self.precision.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
 
-    def _emit_step(self, p: dict[str, Any], bpe: int) -> None:
-        seconds = max(p["seconds"], 1e-9)
-        done_total = self.epoch * bpe + self.batch
-        remaining = self.config.epochs * bpe - done_total
-        per_batch = seconds / max(1, p["batches"])
+    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """(total loss, main loss, aux losses, main logits); total = main + aux_weight * sum(aux)."""
+        with self.precision.autocast(self.device):
+            main, aux = split_outputs(self.net(x))
+            main_loss = self.criterion(main, y)
+            aux_losses = [self.criterion(a, y) for a in aux]
+            loss = main_loss
+            for a in aux_losses:
+                loss = loss + self.config.aux_weight * a
+        self._has_aux = self._has_aux or bool(aux_losses)
+        return loss, main_loss, aux_losses, main
+
+    def _optimizer_step(self, x: torch.Tensor, y: torch.Tensor, sums: DeviceSums) -> None:
+        """Forward, backward (scaled under fp16), optional clipping, optimizer and scheduler step."""
+        cfg, opt, scaler = self.config, self.optimizer, self.scaler
+        loss, main_loss, aux_losses, logits = self._forward_loss(x, y)
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            if cfg.grad_clip:
+                scaler.unscale_(opt)
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            opt.step()
+        if self._step_scheduler:
+            self.scheduler.step()
+        self.step += 1
+        sums.add(loss, main_loss, aux_losses, logits, y)
+
+    def _warm_up_done(self, clock: EpochClock, sums: DeviceSums, images: int) -> None:
+        """After this process's first step: leave torch.compile's one-off warm-up out of img/s."""
+        self._warm = True
+        if self.config.compile and self.batches_per_epoch - self.batch + 1 > 1:
+            sums.loss.sum().item()  # synchronise so the warm-up is really over
+            clock.restart()
+            self.totals.untimed += images
+
+    def _fold(self, sums: DeviceSums, clock: EpochClock) -> None:
+        """Synchronise the device sums into the epoch's totals; raise Diverged if the loss is not finite."""
+        sums.fold_into(self.totals)
+        self.totals.seconds = clock.elapsed()
+        problem = check_finite(self.totals, self.epoch + 1, self.config.lr)
+        if problem:
+            raise Diverged(problem)
+
+    def _emit_step(self) -> None:
+        t, bpe = self.totals, self.batches_per_epoch
+        seconds = max(t.seconds, 1e-9)
+        remaining = self.config.epochs * bpe - (self.epoch * bpe + self.batch)
         self.callbacks.on_train_batch_end(StepMetrics(
             run_id=self.run_id, epoch=self.epoch + 1, step=self.step, batch=self.batch, batches=bpe,
-            loss=p["loss_sum"] / max(1, p["batches"]), accuracy=p["correct"] / max(1, p["seen"]),
-            lr=float(self.optimizer.param_groups[0]["lr"]),
-            images_per_second=(p["seen"] - p.get("untimed", 0)) / seconds,
-            eta_seconds=remaining * per_batch, time=time.time()))
+            loss=t.mean_loss, accuracy=t.accuracy, lr=float(self.optimizer.param_groups[0]["lr"]),
+            images_per_second=(t.seen - t.untimed) / seconds,
+            eta_seconds=remaining * seconds / max(1, t.batches), time=time.time()))
+
+    # --- validation ----------------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def validate(self) -> tuple[float, float]:
-        """Mean loss and accuracy of the main output over the validation set (eval mode, no grad).
+    def validate(self) -> Validation:
+        """Loss and accuracy of the main output over the validation set, each sample's prediction and loss, and
+        the aux heads' losses. Models with aux heads run with containers in train mode and every layer in eval
+        mode, so the heads run while batch norm and dropout behave as in evaluation.
 
         Honours pause and stop between batches; a stop raises _ValidationStopped (handled by the loop).
         """
         if self.val_loader is None:
-            return float("nan"), float("nan")
-        self.net.eval()
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.long)
-        seen = 0
-        control = self.control
+            return Validation.empty()
+        if self._has_aux:
+            set_summary_mode(self.net)
+        else:
+            self.net.eval()
+        batches = ValidationBatches()
         for x, y in self.val_loader:
-            if control.paused:
-                while not control.wait_while_paused(0.5):
-                    pass
-            if control.stopped:
+            if not self._wait_while_paused():
                 raise _ValidationStopped
-            if x.device != self.device:
-                x, y = x.to(self.device), y.to(self.device)
-            if self.precision.channels_last and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x, y = self._to_device(x, y)
             with self.precision.autocast(self.device):
-                main, _ = split_outputs(self.net(x))
-            loss_sum += self.val_criterion(main.float(), y)
-            correct += (main.argmax(1) == y).sum()
-            seen += y.shape[0]
-        if seen == 0:
-            return float("nan"), float("nan")
-        return float(loss_sum.item()) / seen, float(correct.item()) / seen
+                main, aux = split_outputs(self.net(x))
+            batches.add(self.val_criterion(main.float(), y), main.argmax(1), y,
+                        [self.val_criterion(a.float(), y) for a in aux])
+        return batches.result()
 
     def _end_epoch(self) -> bool | None:
         """Validate, record, checkpoint and notify; True when early stopping triggers, None when a stop
         request interrupted validation (the position stays at the end of the epoch's training part)."""
-        cfg, p = self.config, self._partial
+        cfg, t = self.config, self.totals
         started = time.perf_counter()
         try:
-            val_loss, val_acc = self.validate()
+            val = self.validate()
         except _ValidationStopped:
             return None
-        train_loss = p["loss_sum"] / max(1, p["batches"])
-        train_acc = p["correct"] / max(1, p["seen"])
         self.epoch += 1
         self.batch = 0
-        is_best = not math.isnan(val_acc) and (self.best_val_accuracy is None or val_acc > self.best_val_accuracy)
+        is_best = not math.isnan(val.accuracy) and (self.best_val_accuracy is None
+                                                    or val.accuracy > self.best_val_accuracy)
         if is_best:
-            self.best_val_accuracy = val_acc
+            self.best_val_accuracy = val.accuracy
             self.epochs_without_improvement = 0
         else:
             self.epochs_without_improvement += 1
-        ips = (p["seen"] - p.get("untimed", 0)) / p["seconds"] if p["seconds"] > 0 else 0.0
         lr = float(self.optimizer.param_groups[0]["lr"])
-        self.last = {"train_loss": train_loss, "train_accuracy": train_acc, "val_loss": val_loss,
-                     "val_accuracy": val_acc, "lr": lr, "images_per_second": ips}
-        self._save("last")
+        self.last = {"train_loss": t.mean_loss, "train_accuracy": t.accuracy, "val_loss": val.loss,
+                     "val_accuracy": val.accuracy, "lr": lr, "images_per_second": t.images_per_second}
+        self.save_checkpoint("last")
         if is_best:
-            self._save("best")
+            self.save_checkpoint("best")
+        if val.predictions:
+            self.callbacks.on_validation_samples(ValidationSamples(
+                run_id=self.run_id, epoch=self.epoch, predictions=val.predictions, losses=val.losses))
         self.callbacks.on_epoch_end(EpochMetrics(
-            run_id=self.run_id, epoch=self.epoch, epochs=cfg.epochs, train_loss=train_loss,
-            train_accuracy=train_acc, val_loss=val_loss, val_accuracy=val_acc, lr=lr, images_per_second=ips,
-            epoch_seconds=p["seconds"] + time.perf_counter() - started,
+            run_id=self.run_id, epoch=self.epoch, epochs=cfg.epochs, train_loss=t.mean_loss,
+            train_accuracy=t.accuracy, val_loss=val.loss, val_accuracy=val.accuracy, lr=lr,
+            images_per_second=t.images_per_second, epoch_seconds=t.seconds + time.perf_counter() - started,
             best_val_accuracy=self.best_val_accuracy if self.best_val_accuracy is not None else float("nan"),
-            is_best=is_best, time=time.time()))
+            is_best=is_best, time=time.time(), train_main_loss=t.main_loss, train_aux_losses=t.aux_losses,
+            val_aux_losses=val.aux_losses, aux_weight=cfg.aux_weight if t.aux_loss_sums else 0.0))
         return bool(cfg.early_stopping and self.epochs_without_improvement >= cfg.early_stopping)
