@@ -2,6 +2,9 @@
 
 import sys
 
-from workbench.cli import main
+try:
+    from workbench.cli import main
+except KeyboardInterrupt:  # Ctrl-C while Python is still starting up: no traceback
+    sys.exit(130)
 
 sys.exit(main())

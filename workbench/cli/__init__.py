@@ -7,10 +7,12 @@ One module per command group registers its subcommands (`add_commands`). Exit co
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
-from workbench.cli import models, runs, train
+from workbench.cli import analysis, compare, export, models, runs, train
 from workbench.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -25,7 +27,7 @@ from workbench.errors import WorkbenchError
 __all__ = ["build_parser", "main", "parse_assignments", "print_json_line"]
 
 # Command groups in the order `workbench --help` lists them.
-COMMAND_GROUPS = (models, train, runs)
+COMMAND_GROUPS = (models, compare, train, runs, export, analysis)
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
@@ -49,17 +51,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP before a command took charge of them: end like Ctrl-C, without a traceback."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+    """Run the command line; returns the process exit code (128 + N after signal N, e.g. 130 for Ctrl-C)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         return _cmd_gui(argparse.Namespace(workspace=None))
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_BAD_INPUT
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                previous[getattr(signal, name)] = signal.signal(getattr(signal, name), _terminate)
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_BAD_INPUT
         return int(args.func(args))
     except WorkbenchError as exc:
         sys.stderr.write(f"workbench: error: {exc}\n")
@@ -67,5 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("workbench: interrupted\n")
         return EXIT_INTERRUPTED
+    except _Terminated as exc:
+        sys.stderr.write(f"workbench: {signal.Signals(exc.signum).name}: stopped\n")
+        return 128 + exc.signum
     except BrokenPipeError:
         return EXIT_OK
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from workbench.cli.common import (
     workspace_arg,
 )
 from workbench.errors import InvalidOptionError
+from workbench.training.callbacks import Callback
 from workbench.training.config import (
     AMP_MODES,
     CHANNELS_LAST_MODES,
@@ -71,6 +73,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", default=None, help=WORKSPACE_HELP)
     p.add_argument("--name", default="", help="a name for the run")
     p.add_argument("--resume", metavar="RUN_ID", default=None, help="continue a stopped or interrupted run")
+    p.add_argument("--resume-from", choices=("last", "best"), default="last",
+                   help="checkpoint a resumed run continues from (best: when last.pt is damaged) [last]")
     p.add_argument("--input", default=None, metavar="C,H,W", help="input shape (default: what the model needs)")
     p.add_argument("--classes", type=int, default=None, help="number of outputs (default: the data set's classes)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
@@ -98,72 +102,127 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train)
 
 
+class _RunInfo(Callback):
+    """Keeps the run's start event and its last epoch's metrics for the closing JSON line."""
+
+    def __init__(self) -> None:
+        self.start: Any = None
+        self.last_epoch: Any = None
+
+    def on_fit_start(self, e: Any) -> None:
+        self.start = e
+
+    def on_epoch_end(self, e: Any) -> None:
+        self.last_epoch = e
+
+
+# Signals that stop a run like Ctrl-C does (checkpoint, status stopped); the exit code is 128 + the signal.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+# Options that name what a run learns from; a resumed run keeps its own.
+_RESUME_REFUSED = {"set": "--set", "data_option": "--data-option", "input": "--input", "classes": "--classes",
+                   "name": "--name", "arch": "--arch", "dataset": "--dataset"}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """Run `workbench train`; returns 0 completed, 1 failed/diverged, 130 stopped (Ctrl-C)."""
-    from workbench.training.callbacks import Callback
-    from workbench.training.config import TrainJob
-    from workbench.training.console import ConsoleProgress
+    """Run `workbench train`; returns 0 completed, 1 failed/diverged, 128 + signal when stopped by a signal
+    (130 for Ctrl-C)."""
+    from workbench.runs.records import RunStatus
     from workbench.training.control import TrainControl
-    from workbench.training.events import FitStart
     from workbench.training.job import StoppedBeforeStartError, run_training
+
+    job = _job_from_args(args)
+    control = TrainControl()
+    info = _RunInfo()
+    callbacks: list[Any] = [info] + ([] if args.quiet else [_console()])
+    stopped_by: list[int] = []
+    with _stop_on_signals(control, stopped_by):
+        try:
+            result = run_training(job, callbacks, control)
+        except StoppedBeforeStartError as exc:  # Ctrl-C while loading/downloading: nothing to save, no run made
+            sys.stderr.write(f"workbench: {exc}\n")
+            return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
+    if args.json:
+        print_json_line(_json_line(result, info))
+    else:
+        acc = "n/a" if result.val_accuracy is None else f"{100 * result.val_accuracy:.2f}%"
+        sys.stdout.write(f"{result.run_id} {result.status} epochs {result.epochs_completed} val accuracy {acc}\n")
+    if result.status == RunStatus.COMPLETED:
+        return EXIT_OK
+    if result.status == RunStatus.STOPPED and stopped_by:
+        return 128 + stopped_by[0]
+    if result.status == RunStatus.STOPPED:  # stopped by a request through the store, or a failing callback
+        sys.stderr.write(f"workbench: {result.message}\n")
+        return EXIT_INTERRUPTED
+    sys.stderr.write(f"workbench: run {result.status}: {result.message}\n")
+    return EXIT_FAILED
+
+
+def _job_from_args(args: argparse.Namespace) -> Any:
+    """The TrainJob the options describe; a resume takes only RESUME_OVERRIDES (and the same --data-root)."""
+    from workbench.training.config import TrainJob
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     if not args.resume and (not args.arch or not args.dataset):
         raise InvalidOptionError("train needs --arch NAME and --dataset NAME (or --resume RUN_ID).")
+    if not args.resume and args.resume_from != "last":
+        raise InvalidOptionError("--resume-from goes with --resume RUN_ID.")
     overrides: dict[str, Any] = {}
     if args.resume:  # only where/how it runs may change: --device, --amp, --channels-last
         overrides = {k: v for k, v in given.items() if k in RESUME_OVERRIDES}
-        refused = [k for k in given if k not in RESUME_OVERRIDES]
-        refused += [k for k in ("set", "data_option") if getattr(args, k)]
+        refused = [f"--{k.replace('_', '-')}" for k in given if k not in RESUME_OVERRIDES]
+        refused += [flag for key, flag in _RESUME_REFUSED.items() if getattr(args, key)]
         if refused:
-            names = ", ".join(f"--{k.replace('_', '-')}" for k in refused)
             raise InvalidOptionError(f"--resume continues a run with its stored settings (only --device, --amp "
-                                     f"and --channels-last may change); drop {names}.")
+                                     f"and --channels-last may change); drop {', '.join(refused)}.")
         given = {}
     config = recommended_config(args.arch or "", args.dataset or "", given)
-    job = TrainJob(
+    return TrainJob(
         arch=args.arch or "", dataset=args.dataset or "", arch_options=parse_assignments(args.set), config=config,
         dataset_options=parse_assignments(args.data_option, "--data-option"),
         data_root=Path(args.data_root).expanduser() if args.data_root else None, download=args.download,
-        workspace=workspace_arg(args.workspace), name=args.name,
-        resume_run_id=args.resume, input_override=parse_shape(args.input), num_classes_override=args.classes,
-        resume_overrides=overrides)
-    control = TrainControl()
-    started: list[FitStart] = []
+        workspace=workspace_arg(args.workspace), name=args.name, resume_run_id=args.resume,
+        input_override=parse_shape(args.input), num_classes_override=args.classes, resume_overrides=overrides,
+        resume_from=args.resume_from)
 
-    class _FitInfo(Callback):
-        def on_fit_start(self, e: FitStart) -> None:
-            started.append(e)
 
-    callbacks: list[Callback] = [_FitInfo()] + ([] if args.quiet else [ConsoleProgress(sys.stderr)])
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        def on_sigint(signum: int, frame: Any) -> None:
-            sys.stderr.write("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)...\n")
-            control.stop()
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-        previous = signal.signal(signal.SIGINT, on_sigint)
+def _console() -> Any:
+    from workbench.training.console import ConsoleProgress
+
+    return ConsoleProgress(sys.stderr)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(control: Any, stopped_by: list[int]) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP ask the run to stop (it checkpoints); a second Ctrl-C aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if not stopped_by:
+            stopped_by.append(signum)
+            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+            sys.stderr.write(f"\n{name}: stopping after this step and saving a checkpoint "
+                             "(Ctrl-C again to abort)...\n")
+        control.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
     try:
-        result = run_training(job, callbacks, control)
-    except StoppedBeforeStartError as exc:  # Ctrl-C while loading/downloading: nothing to save, no run made
-        sys.stderr.write(f"workbench: {exc}\n")
-        return EXIT_INTERRUPTED
+        yield
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    if args.json:
-        keys = ("run_id", "status", "epochs_completed", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                "best_val_accuracy", "images_per_second", "device", "message", "checkpoint")
-        data = result.to_dict()
-        line = {k: finite(data[k]) for k in keys}
-        line["skipped"] = started[0].skipped if started else 0  # unreadable image files left out
-        print_json_line(line)
-    else:
-        acc = "n/a" if result.val_accuracy is None else f"{100 * result.val_accuracy:.2f}%"
-        sys.stdout.write(f"{result.run_id} {result.status} epochs {result.epochs_completed} val accuracy {acc}\n")
-    if result.status == "completed":
-        return EXIT_OK
-    if result.status == "stopped":
-        return EXIT_INTERRUPTED
-    sys.stderr.write(f"workbench: run {result.status}: {result.message}\n")
-    return EXIT_FAILED
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _json_line(result: Any, info: _RunInfo) -> dict[str, Any]:
+    keys = ("run_id", "status", "epochs_completed", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+            "best_val_accuracy", "images_per_second", "device", "message", "checkpoint")
+    data = result.to_dict()
+    line = {k: finite(data[k]) for k in keys}
+    line["skipped"] = info.start.skipped if info.start else 0  # unreadable image files left out
+    epoch = info.last_epoch
+    line["train_main_loss"] = finite(epoch.train_main_loss) if epoch else None
+    line["train_aux_losses"] = [finite(v) for v in epoch.train_aux_losses] if epoch else []
+    line["val_aux_losses"] = [finite(v) for v in epoch.val_aux_losses] if epoch else []
+    return line

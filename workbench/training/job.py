@@ -289,6 +289,10 @@ def _check_classes_option(num_classes: int | None) -> None:
 
 def _check_data_fits(settings: Settings, splits: Any, num_classes: int) -> None:
     """The model must have an output per class, and a resumed run must see the classes it was trained on."""
+    if settings.classes is not None and tuple(splits.classes) != settings.classes:
+        raise InvalidOptionError(
+            f"The data's classes ({', '.join(splits.classes)}) differ from the ones the run was trained on "
+            f"({', '.join(settings.classes)}); resume it on the same data, or start a new run.")
     if num_classes < splits.num_classes:
         raise InvalidOptionError(
             f"--classes {num_classes} is smaller than the {splits.num_classes} classes of {settings.dataset}; "
@@ -296,7 +300,3 @@ def _check_data_fits(settings: Settings, splits: Any, num_classes: int) -> None:
     if splits.num_classes < 2:
         raise InvalidOptionError(f"{settings.dataset} has {splits.num_classes} class; a classifier needs at least "
                                  "two classes (sub-folders) of images.")
-    if settings.classes is not None and tuple(splits.classes) != settings.classes:
-        raise InvalidOptionError(
-            f"The data's classes ({', '.join(splits.classes)}) differ from the ones the run was trained on "
-            f"({', '.join(settings.classes)}); resume it on the same data, or start a new run.")
