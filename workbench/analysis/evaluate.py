@@ -149,16 +149,11 @@ def recorded_accuracy(restored: RestoredRun) -> float | None:
 
 def run_history(restored: RestoredRun, num_samples: int) -> SampleHistory | None:
     """The run's per-sample history when it has one that lines up with `num_samples` validation samples."""
-    from workbench.runs.history import load_history
-    from workbench.training.restore import open_store
+    from workbench.runs.history import read_history
 
     if restored.workspace is None:
         return None
-    store = open_store(restored.workspace)
-    try:
-        history = load_history(store, restored.run_id)
-    finally:
-        store.close()
+    history = read_history(restored.workspace, restored.run_id)
     return history if history is not None and history.num_samples == num_samples else None
 
 

@@ -9,6 +9,7 @@ tensor the validation loader gave.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from workbench.errors import InvalidOptionError
 from workbench.training.restore import RestoredRun, restore_run
@@ -44,12 +46,20 @@ def inference_precision(restored: RestoredRun) -> Any:
     return resolve_precision(config, restored.device)
 
 
+_PREPARED: weakref.WeakKeyDictionary[nn.Module, Any] = weakref.WeakKeyDictionary()
+
+
 def prepare_model(restored: RestoredRun) -> Any:
-    """Put the model in eval mode and in training's memory format; returns the `Precision` to run it with."""
-    precision = inference_precision(restored)
-    restored.model.eval()
-    if precision.channels_last:
-        restored.model.to(memory_format=torch.channels_last)
+    """Put the model in eval mode and in training's memory format (once per model); returns the `Precision`
+    to run it with."""
+    model = restored.model
+    model.eval()
+    precision = _PREPARED.get(model)
+    if precision is None:
+        precision = inference_precision(restored)
+        if precision.channels_last:
+            model.to(memory_format=torch.channels_last)
+        _PREPARED[model] = precision
     return precision
 
 

@@ -8,13 +8,15 @@ per epoch. From it: the epoch each sample was first classified correctly, how of
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from workbench.errors import UnknownNameError
+from workbench.errors import UnknownNameError, WorkspaceError
 
 _PRED = np.dtype("<u2")
 _LOSS = np.dtype("<f2")
@@ -108,14 +110,41 @@ class SampleHistory:
         return float(ok.mean()) if ok.size else float("nan")
 
 
+_SELECT = "SELECT epoch, predictions, losses FROM sample_history WHERE run_id = ? ORDER BY epoch"
+
+
 def load_history(store: Any, run_id: str) -> SampleHistory | None:
     """The run's history, epochs ascending; None when it has none (e.g. runs from before the feature).
 
     Only rows with as many samples as the newest one are kept (a validation set that changed size, e.g. an
     image folder that lost files between a stop and a resume, cannot be lined up sample by sample).
     """
-    rows = store._read("SELECT epoch, predictions, losses FROM sample_history WHERE run_id = ? ORDER BY epoch",
-                       (run_id,))
+    return _from_rows(store._read(_SELECT, (run_id,)))
+
+
+def read_history(workspace: Path | str, run_id: str) -> SampleHistory | None:
+    """`load_history` straight from `<workspace>/runs.sqlite`, opened read-only for this one query: no store
+    set-up (~0.1 ms instead of ~1 ms), nothing created. None when the database or its history table is absent;
+    WorkspaceError when the database cannot be read."""
+    from workbench.runs.db import DB_NAME
+
+    path = Path(workspace).expanduser() / DB_NAME
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+        try:
+            rows = conn.execute(_SELECT, (run_id,)).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):   # a workspace from before schema v3
+            return None
+        raise WorkspaceError(f"Could not read the run database {path} ({exc}).") from exc
+    return _from_rows(rows)
+
+
+def _from_rows(rows: list[Any]) -> SampleHistory | None:
     if not rows:
         return None
     n = len(rows[-1][1]) // _PRED.itemsize
