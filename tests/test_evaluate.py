@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from analysis_support import LenetRun, lenet_digits_run
+from PIL import Image
 
 from workbench.analysis.evaluate import Evaluation, evaluate_run, sample_images
 from workbench.errors import CheckpointError, InvalidOptionError, UnknownNameError
@@ -148,3 +150,61 @@ def test_bad_input(run: LenetRun, tmp_path: Path) -> None:
         bare = store.create_run(arch="lenet", arch_options={}, dataset="digits", config={}, device="cpu")
     with pytest.raises(CheckpointError, match="no best checkpoint"):
         evaluate_run(bare, workspace=tmp_path / "ws")
+
+
+def _folder(root: Path) -> Path:
+    """Two classes of 12 small images each (bright vs dark squares), one unreadable file, one 16-bit PNG."""
+    rng = np.random.default_rng(0)
+    for c, (name, level) in enumerate((("bright", 200), ("dark", 40))):
+        (root / name).mkdir(parents=True)
+        for i in range(12):
+            px = np.clip(rng.normal(level, 20, (10 + c, 10)), 0, 255).astype(np.uint8)
+            Image.fromarray(px).save(root / name / f"{i:02d}.png")
+    (root / "dark" / "broken.png").write_bytes(b"not a png")
+    Image.fromarray(np.full((10, 10), 200 * 257, np.uint16)).save(root / "bright" / "wide.png")
+    return root
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_folder_sources_follow_their_images(tmp_path: Path, streaming: bool) -> None:
+    from workbench.data import load_splits
+    from workbench.data.sources import sample_sources
+
+    root = _folder(tmp_path / "imgs")
+    splits = load_splits("imagefolder", root=root, options={"image_size": 8, "streaming": streaming})
+    assert splits.skipped == 1
+    for source in (splits.train, splits.val):
+        paths = sample_sources(source, "imagefolder")
+        labels = [int(source[i][1]) for i in range(len(source))]
+        assert len(paths) == len(labels) and all(Path(p).is_file() for p in paths)
+        assert [splits.classes.index(Path(p).parent.name) for p in paths] == labels
+    if not streaming:   # the 16-bit image is scaled (200 * 257 -> 200), not clipped to white
+        wide = sample_sources(splits.train, "x").index(str(root / "bright" / "wide.png"))
+        assert int(splits.train.images[wide].max()) == 200
+
+
+def test_a_folder_run_is_evaluated_and_predicted_from_its_files(tmp_path: Path) -> None:
+    from workbench.analysis.inference import load_images, preprocess
+    from workbench.training.config import TrainJob, recommended_config
+    from workbench.training.job import run_training
+
+    root = _folder(tmp_path / "imgs")
+    cfg = recommended_config("lenet", "imagefolder", {"epochs": 1, "device": "cpu", "batch_size": 8,
+                                                      "val_fraction": 0.25})
+    result = run_training(TrainJob(arch="lenet", dataset="imagefolder", data_root=root, config=cfg,
+                                   workspace=tmp_path / "ws", dataset_options={"image_size": 12}))
+    assert result.status == "completed", result.message
+    restored = restore_run(result.run_id, workspace=tmp_path / "ws")
+    splits = restored.load_splits()
+    ev = evaluate_run(restored, splits=splits)
+    assert ev.accuracy == result.best_val_accuracy and ev.num_samples == len(splits.val)
+    assert all(Path(s).parent.name == ev.classes[y] for s, y in zip(ev.sources, ev.labels))
+    # a validation file predicted from disk: the same tensor the run's validation loader made from it
+    x = preprocess(restored, load_images(restored, [ev.sources[0]]))
+    from workbench.data import make_loader
+
+    p = restored.preprocessing
+    first, _ = next(iter(make_loader(splits.val, batch_size=4, device="cpu", train=False, image_size=p.image_size,
+                                     channels=p.channels, mean=p.mean, std=p.std,
+                                     generator=torch.Generator())))
+    assert torch.equal(x[0].contiguous(), first[0].contiguous())

@@ -88,6 +88,10 @@ def test_layer_and_class_names() -> None:
         find_layer(net, "convv")
     with pytest.raises(InvalidOptionError, match="feature maps"):
         grad_cam(net, X, layer="fc")
+    with_aux = nn.Module()
+    with_aux.trunk = nn.Conv2d(1, 2, 3)
+    with_aux.aux1 = nn.Sequential(nn.Conv2d(2, 2, 1))   # GoogLeNet-style head: skipped (idle in eval mode)
+    assert conv_layer_names(with_aux) == ["trunk", "aux1.0"] and default_layer(with_aux) == "trunk"
     with pytest.raises(WorkbenchError, match="no convolution"):
         default_layer(nn.Sequential(nn.Flatten(), nn.Linear(16, 2)))
     assert resolve_class(("cat", "dog"), "dog") == 1 and resolve_class(("cat", "dog"), "0") == 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,6 @@ class Evaluation:
     history: SampleHistory | None = None     # the run's per-sample validation history (val split only)
     recorded_accuracy: float | None = None   # the val accuracy the run recorded for these weights, if known
     seconds: float = 0.0             # wall time of the evaluation (data already loaded)
-    info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_samples(self) -> int:

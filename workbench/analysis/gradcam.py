@@ -38,9 +38,14 @@ def find_layer(model: nn.Module, name: str) -> nn.Module:
     raise UnknownNameError(f"No layer {name!r} in this model.{hint}")
 
 
+def _in_aux_head(name: str) -> bool:
+    return any(part.lower().startswith("aux") for part in name.split("."))
+
+
 def default_layer(model: nn.Module, *, last: bool = True) -> str:
-    """The last (or first) 2-D convolution's name; WorkbenchError for a model without one."""
-    convs = conv_layer_names(model)
+    """The last (or first) 2-D convolution's name, leaving out auxiliary heads (GoogLeNet's `aux_1`/`aux1`,
+    which do not run in eval mode); WorkbenchError for a model without one."""
+    convs = [n for n in conv_layer_names(model) if not _in_aux_head(n)]
     if not convs:
         raise WorkbenchError("This model has no convolution; name a layer with --layer.")
     return convs[-1] if last else convs[0]
