@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +29,10 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layer: str | None = None) ->
     name = layer or default_layer(model)
     target = find_layer(model, name)
     captured: list[torch.Tensor] = []
+    owner = threading.get_ident()
 
     def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
-        if isinstance(output, torch.Tensor):
+        if isinstance(output, torch.Tensor) and threading.get_ident() == owner:   # this call's forward only
             captured.append(output.detach().float().clone())   # a copy: later in-place ops leave it alone
 
     handle = target.register_forward_hook(hook)

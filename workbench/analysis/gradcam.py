@@ -7,6 +7,7 @@ nothing speaks for the class). Layers are named by their qualified module name (
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -95,9 +96,11 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str | None = None, class_
     name = layer or default_layer(model)
     target = find_layer(model, name)
     captured: list[torch.Tensor] = []
+    owner = threading.get_ident()
 
     def hook(_module: nn.Module, _inputs: Any, output: Any) -> Any:
-        if isinstance(output, torch.Tensor):
+        # Only this call's forward: another thread may run the same model meanwhile (e.g. an evaluation).
+        if isinstance(output, torch.Tensor) and threading.get_ident() == owner:
             captured.append(output)
             return output.clone()   # later in-place ops (ReLU(inplace=True)) must not change what we keep
         return None

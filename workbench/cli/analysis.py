@@ -31,19 +31,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="classify image files with a run's model")
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files (PNG, JPEG, BMP, GIF, TIFF, WebP …)")
-    p.add_argument("--top", type=int, default=5, help="how many classes to show per image (default: 5)")
+    p.add_argument("--top", metavar="K", type=int, default=5, help="how many classes to show per image (default: 5)")
     _common(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("explain", help="Grad-CAM, feature maps and filters of a run's model for one image")
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("image", metavar="IMAGE")
-    p.add_argument("--layer", default=None, help="layer name as in `workbench summary` (default: the last "
-                                                 "convolution)")
-    p.add_argument("--class", dest="class_name", default=None, help="class to explain, by name or index "
-                                                                   "(default: the predicted class)")
-    p.add_argument("--out", default=None, help="folder for gradcam.png, features.png, filters.png "
-                                               "(default: ./explain-RUN_ID)")
+    p.add_argument("--layer", metavar="NAME", default=None,
+                   help="layer name as in `workbench summary` (default: the last convolution)")
+    p.add_argument("--class", dest="class_name", metavar="NAME", default=None,
+                   help="class to explain, by name or index (default: the predicted class)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="folder for gradcam.png, features.png, filters.png (default: ./explain-RUN_ID)")
     _common(p)
     p.set_defaults(func=cmd_explain)
 
@@ -51,7 +51,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help=CHECKPOINT_HELP)
     p.add_argument("--device", default="cpu", help="device to run the model on (default: cpu)")
-    p.add_argument("--workspace", default=None, help=WORKSPACE_HELP)
+    p.add_argument("--workspace", metavar="DIR", default=None, help=WORKSPACE_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
 
