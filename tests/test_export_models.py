@@ -296,3 +296,15 @@ def test_missing_extra_names_the_pip_command(fmt: str, module: str, extra: str, 
     message = str(info.value)
     assert f"pip install 'cnn-workbench[{extra}]'" in message and module in message and "\n" not in message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_untraceable_model_is_an_export_error(tmp_path: Path) -> None:
+    class Branchy(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.flatten(1) if x.sum() > 0 else -x.flatten(1)   # data-dependent control flow
+
+    meta = ModelMetadata(arch="branchy", arch_options={}, input_shape=(1, 2, 2), classes=("a", "b", "c", "d"),
+                         mean=(0.0,), std=(1.0,))
+    with pytest.raises(ExportError, match="torch.export could not trace branchy"):
+        export_model(Branchy(), meta, format="pt2", out=tmp_path / "b.pt2")
+    assert list(tmp_path.iterdir()) == []

@@ -91,6 +91,8 @@ class ModelMetadata:
         c, h, w = self.input_shape
         data.update(input_shape=[c, h, w], channels=c, image_size=[h, w], classes=list(self.classes),
                     mean=list(self.mean), std=list(self.std), num_classes=self.num_classes,
+                    preprocessing=(f"resize to {h}x{w} (bilinear), {c} channel(s), x = (pixel / 255 - mean) / std "
+                                   "per channel; input float32 [batch, C, H, W]"),
                     producer=f"cnn-workbench {__version__}")
         return json.loads(json.dumps(data, default=_jsonable))
 
@@ -111,11 +113,7 @@ class ModelMetadata:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
+    return list(value) if isinstance(value, (tuple, set)) else str(value)
 
 
 @dataclass(frozen=True)

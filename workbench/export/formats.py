@@ -43,8 +43,6 @@ def trace(model: nn.Module, input_shape: tuple[int, int, int], arch: str = "mode
         example = torch.zeros(EXAMPLE_BATCH, *input_shape, device=_device_of(model))
         batch = torch.export.Dim("batch", min=1)
         return torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
-    except ExportError:
-        raise
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise ExportError(f"torch.export could not trace {arch} ({first}); export it with --format safetensors "
@@ -117,7 +115,7 @@ def read_safetensors_metadata(path: Path | str) -> dict[str, Any]:
     try:
         with safe_open(str(path), framework="pt") as fh:
             header = fh.metadata() or {}
-    except (OSError, Exception) as exc:
+    except Exception as exc:  # OSError, or safetensors' own error for a damaged header
         raise ExportError(f"Cannot read {path} as safetensors ({exc}); check the file.") from None
     if SAFETENSORS_METADATA not in header:
         raise ExportError(f"{path} was not written by CNN Workbench (no {SAFETENSORS_METADATA!r} metadata); load "
@@ -167,6 +165,8 @@ def export_model(model: nn.Module, meta: ModelMetadata, *, format: str, out: Pat
         else:
             prog = program if program is not None else trace(model, meta.input_shape, meta.arch)
             details = (write_onnx if format == "onnx" else write_pt2)(prog, tmp, meta)
+    if meta.run_id:
+        details["epoch"] = meta.epoch
     return ExportResult(format=format, path=path, files=(path,), arch=meta.arch, input_shape=meta.input_shape,
                         num_classes=meta.num_classes, bytes=path.stat().st_size, seconds=time.perf_counter() - start,
                         run_id=meta.run_id, checkpoint=meta.checkpoint or None, details=details)
