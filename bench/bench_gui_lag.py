@@ -36,21 +36,27 @@ def main() -> int:
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from workbench.training.events import StepMetrics
     from workbench.ui import gc_guard
+    from workbench.ui.architecture_panel import ArchSelection
+    from workbench.ui.main_window import wire_training
+    from workbench.ui.plots import LivePlots
+    from workbench.ui.runs_panel import RunsPanel
     from workbench.ui.training_panel import TrainingPanel
 
     app = QApplication.instance() or QApplication([])
     gc_guard.install(app)  # as the app does: cyclic garbage is collected in the GUI thread
     workspace = Path(tempfile.mkdtemp(prefix="gui-lag-"))
-    panel = TrainingPanel(workspace)
+    panel, plots, runs = TrainingPanel(workspace), LivePlots(), RunsPanel(workspace)
+    wire_training(panel, plots, runs)  # as the main window wires them
     panel.ensure_engine()
     panel.picker.select(args.dataset)
-    panel.set_architecture(args.arch, {}, None, None, True, "")
+    panel.set_architecture(ArchSelection(args.arch, {}, None, None, (1, 28, 28), 10))
     panel.settings.set_values({"epochs": 1000, "batch_size": args.batch_size, "device": "cpu"})
     panel.show()
     if not args.hide_plots:
-        panel.plots.resize(1000, 700)
-        panel.plots.show()
+        plots.resize(1000, 700)
+        plots.show()
 
     intervals: list[float] = []
     ips: list[float] = []
@@ -63,13 +69,13 @@ def main() -> int:
             intervals.append((now - state["last"]) / 1e6)
         state["last"] = now
 
-    def on_step(m: dict) -> None:
-        ips.append(float(m.get("images_per_second", 0.0)))
+    def on_step(m: StepMetrics) -> None:
+        ips.append(m.images_per_second)
         if not state["measuring"]:  # start measuring once training really runs
             state["measuring"] = True
             QTimer.singleShot(int(args.seconds * 1000), panel.request_stop)
 
-    panel.runner.stepMetrics.connect(on_step)
+    panel.stepReported.connect(on_step)
     panel.runFinished.connect(lambda _r: app.quit())
     timer = QTimer()
     timer.setInterval(args.interval_ms)
@@ -90,7 +96,7 @@ def main() -> int:
     print(f"ticks={len(lag)} lag p50={np.percentile(lag, 50):.1f} ms p99={np.percentile(lag, 99):.1f} ms "
           f"max={lag.max():.1f} ms (goal p99 <= 30 ms)")
     print(f"training throughput: {np.median(ips[len(ips) // 2:]) if ips else 0:.0f} img/s (median, 2nd half)")
-    print(f"plot redraws: {panel.plots.redraw_count}")
+    print(f"plot redraws: {plots.redraw_count}")
     return 0
 
 

@@ -67,9 +67,9 @@ def main() -> int:
             return 1
         panel.start_training()
         result = wait_for(panel.runFinished, 600)
-        status, message = (result[0].get("status"), result[0].get("message", "")) if result else ("timed out", "")
+        status, message = (result[0].status, result[0].message) if result else ("timed out", "")
         print("run:", status, message)
-        panel.plots.redraw()
+        window.plots.redraw()
         window.tabs.setCurrentIndex(2 if args.tab == "curves" else 0)
         for _ in range(5):
             app.processEvents()

@@ -86,7 +86,7 @@ def test_failed_rename_keeps_previous_checkpoint(tmp_path: Path, monkeypatch: py
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(ckpt.os, "replace", broken_replace)
-    with pytest.raises(ckpt.DiskFullError, match="is full .*previous checkpoint is intact"):
+    with pytest.raises(ckpt.DiskFullError, match=r"is full .*previous checkpoint is intact"):
         save_checkpoint(path, {"epoch": 2, "w": torch.zeros(3)})
     monkeypatch.undo()
     assert load_checkpoint(path)["epoch"] == 1

@@ -6,7 +6,10 @@ from __future__ import annotations
 import gc
 import os
 import threading
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +31,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _busy_pools(pools: list[QThreadPool], wait_ms: int = POOL_WAIT_MS) -> list[str]:
-    """Pools (the global one, and those the UI created) that still run jobs after `wait_ms`."""
+    """Pools (the global one, and those given) that still run jobs after `wait_ms`."""
     busy = []
     for pool in [QThreadPool.globalInstance(), *pools]:
         try:
@@ -47,36 +50,46 @@ def busy_pools():
     return _busy_pools
 
 
+def _origin() -> str:
+    """Where a thread is being started: the innermost frame in the project's code (file:line in function)."""
+    here = Path(__file__).resolve()
+    for frame in reversed(traceback.extract_stack()[:-2]):
+        path = Path(frame.filename).resolve()
+        if path != here and ("workbench" in path.parts or "tests" in path.parts):
+            return f"{path.name}:{frame.lineno} in {frame.name}"
+    return "an unknown place"
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_threads(monkeypatch: pytest.MonkeyPatch, qapp: object):
-    """Fail the test if a QThread, pooled job or Python thread it started is still running at teardown."""
-    import workbench.ui.summary_worker as summary_worker
+    """Fail the test if a QThread, pooled job or Python thread it started is still running at teardown, naming
+    where each leaked thread was started."""
     from workbench.ui import gc_guard
 
     started: list[QThread] = []
-    pools: list[QThreadPool] = []
-    original = QThread.start
+    origins: dict[int, str] = {}
+    qthread_start, thread_start = QThread.start, threading.Thread.start
 
-    def tracking_start(self: QThread, *args: object) -> None:
+    def tracking_qthread_start(self: QThread, *args: object) -> None:
         started.append(self)
-        original(self, *args)
+        origins[id(self)] = _origin()
+        qthread_start(self, *args)
 
-    class TrackedPool(QThreadPool):
-        def __init__(self, *args: object) -> None:
-            super().__init__(*args)
-            pools.append(self)
+    def tracking_thread_start(self: threading.Thread) -> None:
+        origins[id(self)] = _origin()
+        thread_start(self)
 
     gc_guard.install()  # as the app does: cycles are collected in the GUI thread only
-    monkeypatch.setattr(QThread, "start", tracking_start)
-    monkeypatch.setattr(summary_worker, "QThreadPool", TrackedPool)
+    monkeypatch.setattr(QThread, "start", tracking_qthread_start)
+    monkeypatch.setattr(threading.Thread, "start", tracking_thread_start)
     before = set(threading.enumerate())
-    yield started
+    yield origins
     gc.collect()  # this test's widgets die here, in the GUI thread, not in the next test's workers
-    leaked = _busy_pools(pools)
+    leaked = _busy_pools([])
     for thread in started:
         try:
             if thread.isRunning():
-                leaked.append(f"QThread {thread.objectName() or thread!r}")
+                leaked.append(f"QThread {thread.objectName() or thread!r} (started at {origins[id(thread)]})")
         except RuntimeError:  # already deleted on the C++ side: it had finished
             pass
     for thread in set(threading.enumerate()) - before:
@@ -84,7 +97,7 @@ def no_leaked_threads(monkeypatch: pytest.MonkeyPatch, qapp: object):
             continue
         thread.join(timeout=1.0)  # a thread that is just finishing is not a leak
         if thread.is_alive():
-            leaked.append(f"thread {thread.name}")
+            leaked.append(f"thread {thread.name} (started at {origins.get(id(thread), 'an unknown place')})")
     if leaked:
         pytest.fail("threads left running at teardown: " + ", ".join(leaked))
 
@@ -116,26 +129,50 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return ws
 
 
+def selection(arch: str, valid: bool = True, reason: str = "", options: dict | None = None):
+    """An ArchSelection as the architecture panel makes it (LeNet's natural input for the summary)."""
+    from workbench.ui.architecture_panel import ArchSelection
+
+    return ArchSelection(arch=arch, options=dict(options or {}), input_override=None, classes_override=None,
+                         input_shape=(1, 28, 28), num_classes=10, valid=valid, reason=reason)
+
+
+@dataclass
+class TrainingBench:
+    """A training panel wired to live plots and a runs list exactly as the main window wires them."""
+
+    panel: Any
+    plots: Any
+    runs: Any
+
+
 @pytest.fixture
 def lenet_digits_panel(qtbot, workspace: Path):
-    """A factory: a TrainingPanel with LeNet on the bundled digits and tiny CPU settings; stopped at teardown."""
+    """A factory: a TrainingBench with LeNet on the bundled digits and tiny CPU settings; stopped at teardown."""
     from workbench.ui import dialogs
+    from workbench.ui.main_window import wire_training
+    from workbench.ui.plots import LivePlots
+    from workbench.ui.runs_panel import RunsPanel
     from workbench.ui.training_panel import TrainingPanel
 
-    made: list[TrainingPanel] = []
+    made: list[TrainingBench] = []
 
-    def make(**settings: object) -> TrainingPanel:
-        widget = TrainingPanel(workspace)
-        qtbot.addWidget(widget)
-        widget.ensure_engine()
-        widget.picker.select("digits")
-        widget.set_architecture("lenet", {}, None, None, True, "")
-        widget.settings.set_values({"batch_size": 32, "device": "cpu", **settings})
-        made.append(widget)
-        return widget
+    def make(**settings: object) -> TrainingBench:
+        bench = TrainingBench(TrainingPanel(workspace), LivePlots(), RunsPanel(workspace))
+        for widget in (bench.panel, bench.plots, bench.runs):
+            qtbot.addWidget(widget)
+        wire_training(bench.panel, bench.plots, bench.runs)
+        panel = bench.panel
+        panel.errorOccurred.connect(lambda message, details: dialogs.show_error(panel, message, details))
+        panel.ensure_engine()
+        panel.picker.select("digits")
+        panel.set_architecture(selection("lenet"))
+        panel.settings.set_values({"batch_size": 32, "device": "cpu", **settings})
+        made.append(bench)
+        return bench
 
     yield make
-    for widget in made:
-        assert widget.wait_stopped(5000)
+    for bench in made:
+        assert bench.panel.wait_stopped(5000)
     for box in dialogs.open_dialogs():
         box.done(0)

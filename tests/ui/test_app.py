@@ -144,25 +144,25 @@ def test_close_during_training_stops_and_keeps_checkpoint(qtbot: Any, workspace:
     qtbot.waitUntil(lambda: panel.trainButton.isEnabled(), timeout=10_000)
     asked: list[bool] = []
     monkeypatch.setattr(w, "confirm_close", lambda: asked.append(True) or False)
-    with qtbot.waitSignal(panel.runner.stepMetrics, timeout=120_000):
+    with qtbot.waitSignal(panel.stepReported, timeout=120_000):
         w.train_action.trigger()  # Ctrl+Return
-    run_id = panel.runs_panel.active_run_id
+    run_id = w.runs_panel.active_run_id
     assert not w.close() and asked == [True] and panel.is_training()  # "No": stays open, still training
     monkeypatch.setattr(w, "confirm_close", lambda: True)
     assert w.close()
     assert not panel.is_training()
-    assert list(panel.runs_panel.folder_of(run_id).glob("*.pt")), "no checkpoint kept"
-    assert panel.runs_panel.status_of(run_id) == "stopped"
+    assert list(w.runs_panel.folder_of(run_id).glob("*.pt")), "no checkpoint kept"
+    assert w.runs_panel.status_of(run_id) == "stopped"
 
 
 def test_esc_stops_training(qtbot: Any, workspace: Path, settings: QSettings) -> None:
     w = _lenet_on_digits(qtbot, workspace, settings)
     panel = w.training_panel
-    with qtbot.waitSignal(panel.runner.stepMetrics, timeout=120_000):
+    with qtbot.waitSignal(panel.stepReported, timeout=120_000):
         w.start_training()
     with qtbot.waitSignal(panel.runFinished, timeout=30_000) as finished:
         w.stop_action.trigger()  # Esc
-    assert finished.args[0]["status"] == "stopped"
+    assert finished.args[0].status == "stopped"
     w.close()
 
 

@@ -21,7 +21,14 @@ def test_busy_pool_is_reported_until_its_job_ends(busy_pools) -> None:
     assert busy_pools([pool], wait_ms=20) == []
 
 
-def test_the_summary_workers_pool_is_tracked(no_leaked_threads) -> None:
-    import workbench.ui.summary_worker as summary_worker
-
-    assert summary_worker.QThreadPool is not QThreadPool and issubclass(summary_worker.QThreadPool, QThreadPool)
+def test_a_leaked_thread_is_reported_with_where_it_was_started(no_leaked_threads: dict[int, str]) -> None:
+    gate = threading.Event()
+    thread = threading.Thread(target=gate.wait, args=(30,), name="slowpoke")
+    thread.start()  # this line is what the report names
+    try:
+        where = no_leaked_threads[id(thread)]
+        assert where.startswith("test_leak_check.py:") and where.endswith("in test_a_leaked_thread_is_reported_with_"
+                                                                           "where_it_was_started")
+    finally:
+        gate.set()
+        thread.join()

@@ -8,7 +8,24 @@ from pathlib import Path
 
 import pytest
 
-from workbench.ui.plots import LivePlots, Series
+from workbench.training.events import EpochMetrics, StepMetrics
+from workbench.ui.plots import LivePlots, RunCurves, Series
+
+
+def step(epoch: int = 1, batch: int = 1, batches: int = 1, loss: float = 1.0, accuracy: float = float("nan"),
+         lr: float = float("nan"), images_per_second: float = float("nan")) -> StepMetrics:
+    """A StepMetrics event as the trainer sends it (NaN: a value the test does not care about)."""
+    return StepMetrics(run_id="r", epoch=epoch, step=batch, batch=batch, batches=batches, loss=loss,
+                       accuracy=accuracy, lr=lr, images_per_second=images_per_second, eta_seconds=0.0, time=0.0)
+
+
+def epoch_event(epoch: int = 1, train_loss: float = float("nan"), val_loss: float = float("nan"),
+                train_accuracy: float = float("nan"), val_accuracy: float = float("nan")) -> EpochMetrics:
+    """An EpochMetrics event (NaN: not drawn)."""
+    return EpochMetrics(run_id="r", epoch=epoch, epochs=epoch, train_loss=train_loss,
+                        train_accuracy=train_accuracy, val_loss=val_loss, val_accuracy=val_accuracy, lr=0.1,
+                        images_per_second=1.0, epoch_seconds=1.0, best_val_accuracy=val_accuracy, is_best=True,
+                        time=0.0)
 
 
 @pytest.fixture
@@ -21,10 +38,10 @@ def plots(qtbot) -> LivePlots:
 def _feed(plots: LivePlots, epochs: int = 2, batches: int = 4) -> None:
     for epoch in range(1, epochs + 1):
         for batch in range(1, batches + 1):
-            plots.add_step({"epoch": epoch, "batch": batch, "batches": batches, "loss": 2.0 / batch,
-                            "accuracy": batch / batches, "lr": 0.1, "images_per_second": 500.0})
-        plots.add_epoch({"epoch": epoch, "train_loss": 1.0 / epoch, "val_loss": 1.2 / epoch,
-                         "train_accuracy": 0.5 * epoch, "val_accuracy": 0.4 * epoch})
+            plots.add_step(step(epoch=epoch, batch=batch, batches=batches, loss=2.0 / batch,
+                            accuracy=batch / batches, lr=0.1, images_per_second=500.0))
+        plots.add_epoch(epoch_event(epoch=epoch, train_loss=1.0 / epoch, val_loss=1.2 / epoch,
+                         train_accuracy=0.5 * epoch, val_accuracy=0.4 * epoch))
 
 
 def test_series_grows_past_its_capacity() -> None:
@@ -90,8 +107,8 @@ def test_step_loss_is_rebuilt_from_running_means_without_epoch_sawtooth(plots: L
     for epoch in (1, 2):
         losses = per_batch[(epoch - 1) * batches: epoch * batches]
         for b, mean in _running_means(losses, every=3):
-            plots.add_step({"epoch": epoch, "batch": b, "batches": batches, "loss": mean, "accuracy": 0.5,
-                            "lr": 0.1, "images_per_second": 1.0})
+            plots.add_step(step(epoch=epoch, batch=b, batches=batches, loss=mean, accuracy=0.5,
+                            lr=0.1, images_per_second=1.0))
             expected.append(sum(losses[b - 3: b]) / 3)
     plots.redraw()
     _, raw = plots.curves["step_loss"].getData()
@@ -105,7 +122,7 @@ def test_step_loss_is_rebuilt_from_running_means_without_epoch_sawtooth(plots: L
 
 def test_accuracy_is_plotted_in_percent(plots: LivePlots) -> None:
     _feed(plots, epochs=1)
-    plots.set_overlays({"r": {"label": "old", "metrics": {"val_accuracy": [(1, 10, 0.25)]}}})
+    plots.set_overlays([RunCurves("r", "old", {"val_accuracy": [(1, 10, 0.25)]})])
     plots.redraw()
     assert plots.series["step_accuracy"].y[-1] == pytest.approx(100.0)
     assert plots.accuracyPlot.getPlotItem().getAxis("left").labelText == "accuracy (%)"
@@ -131,19 +148,19 @@ def test_palette_change_recolours_plots_and_legends(plots: LivePlots, qtbot) -> 
 
 
 def test_non_finite_values_are_skipped(plots: LivePlots) -> None:
-    plots.add_step({"epoch": 1, "batch": 1, "batches": 2, "loss": float("nan"), "lr": 0.1})
-    plots.add_epoch({"epoch": 1, "train_loss": float("inf"), "val_loss": None, "val_accuracy": 0.5})
+    plots.add_step(step(epoch=1, batch=1, batches=2, loss=float("nan"), lr=0.1))
+    plots.add_epoch(epoch_event(epoch=1, train_loss=float("inf"), val_accuracy=0.5))
     assert plots.point_count("step_loss") == 0 and plots.point_count("train_loss") == 0
     assert plots.point_count("val_accuracy") == 1 and plots.point_count("lr") == 1
 
 
 def test_overlays_are_added_and_replaced(plots: LivePlots) -> None:
-    runs = {"a": {"label": "lenet a", "metrics": {"val_accuracy": [(1, 10, 0.5), (2, 20, 0.7)],
-                                                   "train_loss": [(1, 10, 1.0), (2, 20, 0.5)]}},
-            "b": {"label": "lenet b", "metrics": {"val_accuracy": [(1, 10, 0.6)]}}}
+    runs = [RunCurves("a", "lenet a", {"val_accuracy": [(1, 10, 0.5), (2, 20, 0.7)],
+                                        "train_loss": [(1, 10, 1.0), (2, 20, 0.5)]}),
+            RunCurves("b", "lenet b", {"val_accuracy": [(1, 10, 0.6)]})]
     plots.set_overlays(runs)
     assert plots.overlay_count() == 3
-    plots.set_overlays({})
+    plots.set_overlays([])
     assert plots.overlay_count() == 0
     assert len(plots.accuracyPlot.getPlotItem().listDataItems()) == 3  # just the live curves
 
@@ -189,8 +206,8 @@ def test_grid_follows_the_palette_text_colour(plots: LivePlots) -> None:
 def test_timer_ticks_repaint_one_plot_at_a_time(plots: LivePlots) -> None:
     # Painting all four plots in one tick blocks the event loop for one long frame; ticks take turns.
     plots.timer.stop()
-    plots.add_step({"epoch": 1, "batch": 3, "batches": 10, "loss": 2.0, "accuracy": 0.2, "lr": 0.1,
-                    "images_per_second": 100.0})
+    plots.add_step(step(epoch=1, batch=3, batches=10, loss=2.0, accuracy=0.2, lr=0.1,
+                    images_per_second=100.0))
     assert plots.stale_plots() == {"lossPlot", "accuracyPlot", "lrPlot", "throughputPlot"}
     count = plots.redraw_count
     seen = []

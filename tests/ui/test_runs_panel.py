@@ -6,62 +6,65 @@ from pathlib import Path
 
 import pytest
 
+from tests.ui.conftest import TrainingBench
+from workbench.training.events import FitResult
 from workbench.ui.training_panel import TrainingPanel
 
 
 @pytest.fixture
-def panel(lenet_digits_panel) -> TrainingPanel:
+def bench(lenet_digits_panel) -> TrainingBench:
     return lenet_digits_panel(epochs=1, max_batches=2)
 
 
-def _train(panel: TrainingPanel, qtbot) -> dict:
+def _train(panel: TrainingPanel, qtbot) -> FitResult:
     with qtbot.waitSignal(panel.runFinished, timeout=120_000) as finished:
         panel.start_training()
     return finished.args[0]
 
 
-def test_overlay_delete_and_open_folder(panel: TrainingPanel, qtbot, monkeypatch) -> None:
-    first, second = _train(panel, qtbot), _train(panel, qtbot)
-    runs = panel.runs_panel
+def test_overlay_delete_and_open_folder(bench: TrainingBench, qtbot, monkeypatch) -> None:
+    first, second = _train(bench.panel, qtbot).run_id, _train(bench.panel, qtbot).run_id
+    runs = bench.runs
     assert runs.runsList.objectName() == "runsList" and runs.runsList.rowCount() == 2
-    assert runs.status_of(first["run_id"]) == runs.status_of(second["run_id"]) == "completed"
+    assert runs.status_of(first) == runs.status_of(second) == "completed"
     row = [runs.runsList.item(0, c).text() for c in range(runs.runsList.columnCount())]
     assert row[:3] == ["completed", "lenet", "digits"] and row[3].endswith("%")
-    overlays: list[dict] = []
+    overlays: list[list] = []
     runs.overlayChanged.connect(overlays.append)
-    runs.select_runs([first["run_id"], second["run_id"]])
-    assert set(overlays[-1]) == {first["run_id"], second["run_id"]}
-    assert panel.plots.overlay_count() >= 2
+    runs.select_runs([first, second])
+    assert {curves.run_id for curves in overlays[-1]} == {first, second}
+    assert bench.plots.overlay_count() >= 2
     opened: list[str] = []
     monkeypatch.setattr("workbench.ui.runs_panel.QDesktopServices.openUrl",
                         lambda url: opened.append(url.toLocalFile()) or True)
-    runs.select_runs([first["run_id"]])
-    assert runs.open_folder() and Path(opened[0]) == runs.folder_of(first["run_id"])
-    folder = runs.folder_of(first["run_id"])
+    runs.select_runs([first])
+    assert runs.open_folder() and Path(opened[0]) == runs.folder_of(first)
+    folder = runs.folder_of(first)
     monkeypatch.setattr(runs, "confirm_delete", lambda count: False)
     assert runs.delete_selected() == 0 and runs.runsList.rowCount() == 2
     assert runs.delete_selected(confirm=False) == 1
-    assert runs.runsList.rowCount() == 1 and runs.status_of(first["run_id"]) is None
+    assert runs.runsList.rowCount() == 1 and runs.status_of(first) is None
     assert not folder.exists()
 
 
-def test_resume_a_stopped_run(panel: TrainingPanel, qtbot) -> None:
+def test_resume_a_stopped_run(bench: TrainingBench, qtbot) -> None:
+    panel = bench.panel
     panel.settings.set_values({"epochs": 3, "max_batches": None})
-    with qtbot.waitSignal(panel.runner.stepMetrics, timeout=120_000):
+    with qtbot.waitSignal(panel.stepReported, timeout=120_000):
         panel.start_training()
     with qtbot.waitSignal(panel.runFinished, timeout=10_000) as stopped:
         panel.request_stop()
-    run_id = stopped.args[0]["run_id"]
-    assert stopped.args[0]["status"] == "stopped"
-    runs = panel.runs_panel
+    run_id = stopped.args[0].run_id
+    assert stopped.args[0].status == "stopped"
+    runs = bench.runs
     runs.select_runs([run_id])
     assert runs.resumeButton.isEnabled()
     panel.settings.set_values({"epochs": 3, "max_batches": 2})  # resume uses the run's own config
     with qtbot.waitSignal(panel.runStarted, timeout=60_000) as started, \
             qtbot.waitSignal(panel.runFinished, timeout=300_000) as finished:
         runs.resumeButton.click()
-    assert started.args[0] == run_id
-    assert finished.args[0]["run_id"] == run_id and finished.args[0]["status"] == "completed"
+    assert started.args[0].run_id == run_id
+    assert finished.args[0].run_id == run_id and finished.args[0].status == "completed"
     assert runs.status_of(run_id) == "completed"
 
 
@@ -89,11 +92,11 @@ def test_runs_table_sorts_stretches_hints_and_labels_overlays(qtbot, workspace: 
     assert [table.item(r, best_col).text() for r in range(3)] == ["50.00 %", "70.00 %", "90.00 %"]
     runs.select_runs(ids)
     assert set(runs.selected_run_ids()) == set(ids)
-    labels = {rid: run["label"] for rid, run in runs.overlay_data().items()}
+    labels = {curves.run_id: curves.label for curves in runs.overlay_data()}
     assert labels[ids[1]] == "my baseline"
     for rid in (ids[0], ids[2]):
         assert labels[rid].startswith("lenet/digits 20") and rid[-6:] not in labels[rid]
     runs.active_run_id = ids[0]  # the live run is drawn by the live curves, not overlaid again
-    assert set(runs.overlay_data()) == {ids[1], ids[2]}
+    assert {curves.run_id for curves in runs.overlay_data()} == {ids[1], ids[2]}
     runs.active_run_id = None
     runs.close_store()

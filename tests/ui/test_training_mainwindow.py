@@ -23,7 +23,7 @@ def _check_exports(w: MainWindow, folder: Path, run_id: str) -> None:
     out = w.export_metrics_csv(folder / "metrics.csv")  # no run selected: the last run, from the store
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["metric", "epoch", "step", "value"]
-    stored = w.training_panel.runs_panel.store.metrics(run_id)
+    stored = w.runs_panel.store.metrics(run_id)
     val = [(int(r[1]), float(r[3])) for r in rows[1:] if r[0] == "val_accuracy"]
     assert val == [(e, pytest.approx(v)) for e, _s, v in stored["val_accuracy"]] and len(val) == 2
 
@@ -44,14 +44,14 @@ def test_train_two_epochs_from_the_main_window(qtbot: Any, workspace: Path, sett
     with qtbot.waitSignal(panel.runFinished, timeout=120_000) as finished:
         train.click()
     result = finished.args[0]
-    assert result["status"] == "completed", result
+    assert result.status == "completed", result
     progress = w.findChild(QProgressBar, "epochProgress")
     assert progress.value() == progress.maximum() == 2
-    x, _ = panel.plots.curves["val_accuracy"].getData()
+    x, _ = w.plots.curves["val_accuracy"].getData()
     assert list(x) == [1.0, 2.0]
     runs = w.findChild(QTableWidget, "runsList")
     assert runs.rowCount() == 1 and runs.item(0, 0).text() == "completed"
     assert panel.etaLabel.text() == "ETA –" and w.device_label.text() == "Device: cpu"
     assert w.throughput_label.text().endswith("img/s") and w.throughput_label.text()[0].isdigit()
-    _check_exports(w, tmp_path, result["run_id"])
+    _check_exports(w, tmp_path, result.run_id)
     assert w.close() and not panel.is_training()

@@ -8,64 +8,72 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QPushButton
 
+from tests.ui.conftest import TrainingBench, selection
 from workbench.errors import DataUnavailableError
 from workbench.ui import dialogs
 from workbench.ui.training_panel import TrainingPanel
 
 
 @pytest.fixture
-def panel(lenet_digits_panel) -> TrainingPanel:
+def bench(lenet_digits_panel) -> TrainingBench:
     return lenet_digits_panel(epochs=2, max_batches=3)
 
 
-def test_train_two_epochs_on_digits(panel: TrainingPanel, qtbot) -> None:
+@pytest.fixture
+def panel(bench: TrainingBench) -> TrainingPanel:
+    return bench.panel
+
+
+def test_train_two_epochs_on_digits(bench: TrainingBench, qtbot) -> None:
+    panel = bench.panel
     # Long enough (20 batches of 64) for the engine's ~10 Hz step events to reach the curves.
     panel.settings.set_values({"batch_size": 64, "max_batches": 20})
     assert panel.trainButton.isEnabled(), panel.trainButton.toolTip()
     started: list[str] = []
     status: list[str] = []
-    panel.runStarted.connect(started.append)
+    panel.runStarted.connect(lambda start: started.append(start.run_id))
     panel.statusText.connect(status.append)
     with qtbot.waitSignal(panel.runFinished, timeout=120_000) as finished:
         panel.trainButton.click()
         assert panel.is_training() and not panel.trainButton.isEnabled() and panel.stopButton.isEnabled()
     result = finished.args[0]
-    assert result["status"] == "completed", result
-    assert started == [result["run_id"]]
+    assert result.status == "completed", result
+    assert started == [result.run_id]
     assert panel.epochProgress.value() == panel.epochProgress.maximum() == 2
     assert panel.batchProgress.value() == panel.batchProgress.maximum() == 20
-    assert panel.plots.point_count("val_accuracy") == 2 and panel.plots.point_count("step_loss") >= 1
-    x, _ = panel.plots.curves["val_accuracy"].getData()
+    assert bench.plots.point_count("val_accuracy") == 2 and bench.plots.point_count("step_loss") >= 1
+    x, _ = bench.plots.curves["val_accuracy"].getData()
     assert list(x) == [1.0, 2.0]  # redrawn onto the curve, not just buffered
     assert any("img/s" in s for s in status)
-    assert panel.runs_panel.status_of(result["run_id"]) == "completed"
+    assert bench.runs.status_of(result.run_id) == "completed"
     assert not panel.is_training() and panel.trainButton.isEnabled()
 
 
-def test_stop_mid_run_keeps_a_checkpoint(panel: TrainingPanel, qtbot) -> None:
+def test_stop_mid_run_keeps_a_checkpoint(bench: TrainingBench, qtbot) -> None:
+    panel = bench.panel
     panel.settings.set_values({"epochs": 50, "max_batches": None})
-    with qtbot.waitSignal(panel.runner.stepMetrics, timeout=120_000):
+    with qtbot.waitSignal(panel.stepReported, timeout=120_000):
         panel.start_training()
     with qtbot.waitSignal(panel.runFinished, timeout=10_000) as finished:
         panel.stopButton.click()
     result = finished.args[0]
-    assert result["status"] == "stopped", result
-    folder = panel.runs_panel.folder_of(result["run_id"])
+    assert result.status == "stopped", result
+    folder = bench.runs.folder_of(result.run_id)
     assert list(folder.glob("*.pt")), f"no checkpoint in {folder}"
-    assert panel.runs_panel.status_of(result["run_id"]) == "stopped"
+    assert bench.runs.status_of(result.run_id) == "stopped"
     assert panel.trainButton.isEnabled()
 
 
 def test_engine_error_shows_a_dialog_and_panel_stays_usable(panel: TrainingPanel, qtbot) -> None:
-    panel.set_architecture("no_such_net", {}, None, None, True, "")
+    panel.set_architecture(selection("no_such_net"))
     with qtbot.waitSignal(panel.runFinished, timeout=60_000) as finished:
         panel.start_training()
-    assert finished.args[0]["status"] == "error"
+    assert finished.args[0].status == "failed" and not finished.args[0].run_id
     boxes = [b for b in dialogs.open_dialogs() if b.objectName() == "errorDialog"]
     assert boxes and "no_such_net" in boxes[-1].text()
     boxes[-1].done(0)
     assert not panel.is_training()
-    panel.set_architecture("lenet", {}, None, None, True, "")
+    panel.set_architecture(selection("lenet"))
     assert panel.trainButton.isEnabled()
 
 
@@ -81,7 +89,7 @@ def test_invalid_setting_disables_train_with_a_tooltip(panel: TrainingPanel) -> 
     panel.settings.widgets["lr"].setText("fast")
     assert not panel.trainButton.isEnabled() and "lr" in panel.trainButton.toolTip()
     panel.settings.widgets["lr"].setText("0.01")
-    panel.set_architecture("vgg11", {}, None, None, False, "block_info must be a list of (convs, channels).")
+    panel.set_architecture(selection("vgg11", False, "block_info must be a list of (convs, channels)."))
     assert not panel.trainButton.isEnabled()
     assert panel.trainButton.toolTip() == "block_info must be a list of (convs, channels)."
     panel.start_training()  # refused quietly

@@ -11,7 +11,10 @@ import pytest
 from PySide6.QtCore import QPoint, QRect, QSettings, QSize
 from PySide6.QtWidgets import QProgressBar, QPushButton
 
+from workbench.runs import RunStatus
+from workbench.training.events import FitStart, StepMetrics
 from workbench.ui.main_window import MainWindow
+from workbench.ui.training_panel import ending
 
 
 @pytest.fixture
@@ -49,22 +52,23 @@ def test_train_controls_stay_visible_at_1024x640(window: MainWindow, qtbot: Any)
 
 def test_status_bar_keeps_device_and_throughput(window: MainWindow) -> None:
     panel = window.training_panel
-    panel._on_fit_start({"run_id": "r1", "device": "cpu", "epochs": 3, "batches_per_epoch": 10,
-                         "arch": "lenet", "dataset": "digits"})
-    panel._on_step({"epoch": 1, "batch": 2, "batches": 10, "loss": 1.0, "accuracy": 0.5, "lr": 0.1,
-                    "images_per_second": 1234.0, "eta_seconds": 65})
+    panel._on_event(FitStart(run_id="r1", arch="lenet", dataset="digits", device="cpu", epochs=3, start_epoch=0,
+                             batches_per_epoch=10, train_size=100, val_size=10, num_classes=10, amp="off",
+                             channels_last=False))
+    panel._on_event(StepMetrics(run_id="r1", epoch=1, step=2, batch=2, batches=10, loss=1.0, accuracy=0.5, lr=0.1,
+                                images_per_second=1234.0, eta_seconds=65, time=0.0))
     window.statusBar().showMessage("A temporary message")
     panel._set_status("Something else happened.")
     assert window.device_label.text() == "Device: cpu" and window.device_label.isVisibleTo(window)
     assert window.throughput_label.text() == "1,234 img/s"
     assert window.training_state.text() == "Something else happened."
-    panel._on_fit_finished({"status": "completed", "message": "Completed 3 epoch(s).", "epochs_completed": 3,
-                            "best_val_accuracy": 0.9})
+    done = dataclasses.replace(ending(RunStatus.COMPLETED, "Completed 3 epoch(s).", "r1"), epochs_completed=3,
+                               best_val_accuracy=0.9)
+    panel._on_done(done)
     text = panel.statusLabel.text()
     assert text.lower().count("complete") == 1 and "90.00 %" in text
-    panel._on_fit_finished({"status": "stopped", "message": "Stopped by request in epoch 1 after 2 batch(es)."})
+    panel._on_done(ending(RunStatus.STOPPED, "Stopped by request in epoch 1 after 2 batch(es).", "r1"))
     assert panel.statusLabel.text().lower().count("stopped") == 1
-    panel.runs_panel.active_run_id = None
 
 
 def test_block_reason_shows_in_the_status_line(window: MainWindow) -> None:

@@ -48,10 +48,11 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     QCoreApplication.setOrganizationName("cnn-workbench")
     QCoreApplication.setApplicationName("CNN Workbench")
     icon = resource("icons", "workbench.svg")
+    assert isinstance(app, QApplication)
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
     gc_guard.install(app)
-    return app  # type: ignore[return-value]
+    return app
 
 
 def _install_excepthook(window: MainWindow) -> None:

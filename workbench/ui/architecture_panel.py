@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QFont
@@ -29,6 +29,10 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.ui.option_field import OptionField
+
+if TYPE_CHECKING:
+    from workbench.models import ArchSpec
+
 
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -56,7 +60,7 @@ class ArchitecturePanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._specs: dict[str, Any] = {}
+        self._specs: dict[str, ArchSpec] = {}
         self._resolve: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
         self._fields: list[OptionField] = []
         self._arch = ""
@@ -130,7 +134,7 @@ class ArchitecturePanel(QWidget):
         return spin
 
     # --- catalog -------------------------------------------------------------------------------------
-    def set_catalog(self, specs: Sequence[Any], resolve: Callable[[str, dict[str, Any]], dict[str, Any]],
+    def set_catalog(self, specs: Sequence[ArchSpec], resolve: Callable[[str, dict[str, Any]], dict[str, Any]],
                     families: Sequence[str] | None = None) -> None:
         """Fill the list from ArchSpecs (in registry order) and remember the validator (resolve_options)."""
         self._specs = {s.name: s for s in specs}
@@ -165,22 +169,23 @@ class ArchitecturePanel(QWidget):
         """Names not hidden by the search box."""
         return [n for n, item in self._items().items() if not item.isHidden()]
 
+    def _groups(self) -> list[QTreeWidgetItem]:
+        items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
+        return [item for item in items if item is not None]
+
+    @staticmethod
+    def _children(group: QTreeWidgetItem) -> list[QTreeWidgetItem]:
+        items = (group.child(j) for j in range(group.childCount()))
+        return [item for item in items if item is not None]
+
     def _items(self) -> dict[str, QTreeWidgetItem]:
-        out: dict[str, QTreeWidgetItem] = {}
-        for i in range(self.tree.topLevelItemCount()):
-            group = self.tree.topLevelItem(i)
-            for j in range(group.childCount()):
-                child = group.child(j)
-                out[child.data(0, NAME_ROLE)] = child
-        return out
+        return {child.data(0, NAME_ROLE): child for group in self._groups() for child in self._children(group)}
 
     def _apply_filter(self, text: str) -> None:
         needle = text.strip().lower()
-        for i in range(self.tree.topLevelItemCount()):
-            group = self.tree.topLevelItem(i)
+        for group in self._groups():
             shown = 0
-            for j in range(group.childCount()):
-                child = group.child(j)
+            for child in self._children(group):
                 name = str(child.data(0, NAME_ROLE) or "")
                 spec = self._specs.get(name)
                 hay = f"{name} {spec.family} {spec.description}".lower() if spec else name.lower()
@@ -229,7 +234,7 @@ class ArchitecturePanel(QWidget):
         if self._arch:
             self._texts[self._arch] = {f.spec.name: f.text() for f in self._fields}
 
-    def _build_form(self, spec: Any) -> None:
+    def _build_form(self, spec: ArchSpec) -> None:
         while self.form.rowCount():
             self.form.removeRow(0)
         self._fields = []
@@ -274,11 +279,11 @@ class ArchitecturePanel(QWidget):
             spin.setEnabled(on)
         self._changed_now()
 
-    def _followed(self, spec: Any, options: dict[str, Any]) -> tuple[tuple[int, int, int], int, str]:
+    def _followed(self, spec: ArchSpec, options: dict[str, Any]) -> tuple[tuple[int, int, int], int, str]:
         natural = spec.natural_input_for(options) if hasattr(spec, "natural_input_for") else spec.natural_input
         ds = self._dataset
         if not ds:
-            return tuple(natural), spec.default_classes, "Following the architecture's natural input."
+            return natural, spec.default_classes, "Following the architecture's natural input."
         channels = int(ds.get("channels") or natural[0])
         classes = int(ds.get("num_classes") or spec.default_classes)
         # Images are resized to the size the model needs, so only the channels and classes follow the data.
@@ -332,7 +337,8 @@ class ArchitecturePanel(QWidget):
                 if f.spec.name == bad:
                     f.set_invalid(reason)
         self.form_message.setText(f"⚠ {reason}" if reason else "")
-        selection = ArchSelection(self._arch, options, input_override, classes_override, tuple(shape), classes,
+        c, h, w = shape
+        selection = ArchSelection(self._arch, options, input_override, classes_override, (c, h, w), classes,
                                   not reason, reason, bad, raw)
         self._last = selection
         self.selectionChanged.emit(selection)

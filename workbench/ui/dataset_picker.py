@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from workbench.ui.download_worker import DownloadRunner
+
+if TYPE_CHECKING:
+    from workbench.data import DatasetSpec
+
 
 READY = ("bundled", "on disk")
 
@@ -23,7 +27,7 @@ class DatasetPicker(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._specs: dict[str, Any] = {}
+        self._specs: dict[str, DatasetSpec] = {}
         self._folders: dict[str, Path] = {}     # dataset name -> chosen image folder
         self._pending: str | None = None        # dataset to select once the registry is loaded
         self.data_root: Path | None = None      # None: the default data root

@@ -53,14 +53,15 @@ def show_error(parent: QWidget | None, message: str, details: str = "") -> QMess
 
 
 def error_text(exc: BaseException) -> tuple[str, str]:
-    """(one-sentence message, details) for an exception: a WorkbenchError's own sentence, else a generic one."""
+    """(one-sentence message, details) for an exception: a WorkbenchError's own sentence (the user's problem: no
+    details), else a generic sentence with the traceback as details."""
     import traceback
 
     from workbench.errors import WorkbenchError
 
-    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if isinstance(exc, WorkbenchError):
-        return str(exc), details
+        return str(exc), ""
+    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return f"Unexpected error ({type(exc).__name__}): {exc}. See the details; please report it.", details
 
 

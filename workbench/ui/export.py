@@ -5,9 +5,14 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
+
+if TYPE_CHECKING:
+    from workbench.runs import RunStore
+    from workbench.ui.plots import LivePlots
+
 
 # Choice shown in the "which plot" question → LivePlots plot name (None: the whole visible grid).
 PLOT_CHOICES = {"All plots (as shown)": None, "Loss": "lossPlot", "Accuracy": "accuracyPlot",
@@ -26,7 +31,7 @@ def ask_save_path(parent: QWidget, title: str, suggested: Path, file_filter: str
     return Path(path) if path else None
 
 
-def export_plot_png(plots: Any, path: Path, plot: str | None = None) -> Path:
+def export_plot_png(plots: LivePlots, path: Path, plot: str | None = None) -> Path:
     """One plot (`plot` = "lossPlot", …) via pyqtgraph's exporter, or the whole grid as it is shown."""
     path = Path(path)
     if plot is not None:
@@ -37,7 +42,7 @@ def export_plot_png(plots: Any, path: Path, plot: str | None = None) -> Path:
     return path
 
 
-def write_metrics_csv(store: Any, run_id: str, path: Path) -> Path:
+def write_metrics_csv(store: RunStore, run_id: str, path: Path) -> Path:
     """Every metric row the run store logged for `run_id`: metric, epoch, step, value."""
     path = Path(path)
     rows = store.metrics(run_id)

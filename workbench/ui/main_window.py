@@ -7,12 +7,14 @@ when it arrives. Tests build the window eagerly (`lazy=False`), the same code ru
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import (
     QApplication,
     QLabel,
@@ -20,18 +22,25 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QScrollArea,
     QSplitter,
-    QStyle,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from workbench.ui import window_menus
 from workbench.ui.architecture_panel import ArchitecturePanel, ArchSelection
-from workbench.ui.dialogs import show_about, show_error
+from workbench.ui.dialogs import show_error
 from workbench.ui.parameter_table import ParameterTable
-from workbench.ui.startup import EngineCatalog, EngineLoader, import_engine
+from workbench.ui.startup import EngineCatalog, engine_import_task, import_engine
 from workbench.ui.summary_view import SummaryView, human
 from workbench.ui.summary_worker import SummaryWorker
+from workbench.ui.tasks import TaskRunner
+
+if TYPE_CHECKING:
+    from workbench.models.summary import LayerRow, ModelSummary
+    from workbench.ui.plots import LivePlots
+    from workbench.ui.runs_panel import RunsPanel
+    from workbench.ui.training_panel import TrainingPanel
 
 TITLE = "CNN Workbench"
 TABS = ("Layers", "Parameters", "Training curves", "Runs")
@@ -60,7 +69,9 @@ class MainWindow(QMainWindow):
 
         self.workspace = Path(workspace) if workspace is not None else default_workspace()
         self.settings = settings if settings is not None else QSettings()
-        self.training_panel: Any = None
+        self.training_panel: TrainingPanel | None = None
+        self.plots: LivePlots | None = None
+        self.runs_panel: RunsPanel | None = None
         self.catalog: EngineCatalog | None = None
         self._restoring = False
         self.setWindowTitle(TITLE)
@@ -71,7 +82,7 @@ class MainWindow(QMainWindow):
         self.summary_view = SummaryView()
         self.param_table = ParameterTable()
         self.worker = SummaryWorker(parent=self)
-        self.loader = EngineLoader(self)
+        self.loader = TaskRunner("engine-import", self)
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("centerTabs")
@@ -118,55 +129,25 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.summary_state, 1)
         for label in (self.training_state, self.device_label, self.throughput_label):
             self.statusBar().addPermanentWidget(label)
-        self._build_menus()
+        window_menus.build_menus(self, TABS)
 
         self.arch_panel.selectionChanged.connect(self._on_selection)
         self.worker.finished.connect(self._on_summary)
         self.worker.failed.connect(self._on_summary_failed)
         self.summary_view.layerSelected.connect(self._on_layer_selected)
-        self.loader.loaded.connect(self._on_engine_loaded)
+        self.loader.done.connect(self._on_engine_loaded)
         self.loader.failed.connect(self._on_engine_failed)
         self._restore_window()
         if not lazy:
             self._on_engine_loaded(import_engine())
 
-    # --- menus and shortcuts ---------------------------------------------------------------------------
-    def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None, icon: Any = None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        if icon is not None:
-            action.setIcon(self.style().standardIcon(icon))
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
-    def _build_menus(self) -> None:
-        sp = QStyle.StandardPixmap
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        self.open_workspace_action = self._action(file_menu, "Open &Workspace Folder", self.open_workspace,
-                                                  None, sp.SP_DirOpenIcon)
-        file_menu.addSeparator()
-        self.export_png_action = self._action(file_menu, "Export plot as &PNG…", lambda: self.export_plot_png())
-        self.export_csv_action = self._action(file_menu, "Export metrics as &CSV…",
-                                              lambda: self.export_metrics_csv())
-        file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit, sp.SP_DialogCloseButton)
-        view = bar.addMenu("&View")
-        self.find_action = self._action(view, "&Find Architecture", self.arch_panel.focus_search,
-                                        QKeySequence.StandardKey.Find, sp.SP_FileDialogContentsView)
-        view.addSeparator()
-        for i, name in enumerate(TABS):
-            self._action(view, name, lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
-        view.addSeparator()
-        self._action(view, "&Reset Layout", self.reset_layout)
-        train = bar.addMenu("&Training")
-        self.train_action = self._action(train, "&Train", self.start_training, "Ctrl+Return", sp.SP_MediaPlay)
-        self.train_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
-        self.stop_action = self._action(train, "&Stop", self.stop_training, "Esc", sp.SP_MediaStop)
-        help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "&About CNN Workbench", lambda: show_about(self), None, sp.SP_MessageBoxInformation)
+    # --- actions -------------------------------------------------------------------------------------------
+    open_workspace_action: QAction
+    export_png_action: QAction
+    export_csv_action: QAction
+    find_action: QAction
+    train_action: QAction
+    stop_action: QAction
 
     def open_workspace(self) -> bool:
         """Show the workspace folder in the file manager."""
@@ -174,49 +155,12 @@ class MainWindow(QMainWindow):
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.workspace)))
 
     def export_plot_png(self, path: Path | str | None = None, plot: str | bool | None = False) -> Path | None:
-        """File → Export plot as PNG: `plot` is a LivePlots name or None for the grid as shown (False: ask);
-        `path` None asks with a save dialog. Returns the file written, None when cancelled."""
-        from workbench.ui import export
-
-        if self.training_panel is None:
-            return None
-        if plot is False:
-            plot = export.ask_plot(self)
-            if plot is False:
-                return None
-        if path is None:
-            path = export.ask_save_path(self, "Export plot as PNG", self.workspace / f"{plot or 'plots'}.png",
-                                        "PNG images (*.png)")
-            if path is None:
-                return None
-        try:
-            return export.export_plot_png(self.training_panel.plots, Path(path), plot)  # type: ignore[arg-type]
-        except OSError as exc:
-            show_error(self, f"Could not write the PNG file: {exc}", "")
-            return None
+        """File → Export plot as PNG (see window_menus.export_plot_png)."""
+        return window_menus.export_plot_png(self, path, plot)
 
     def export_metrics_csv(self, path: Path | str | None = None) -> Path | None:
-        """File → Export metrics as CSV: the selected run (or the last one) from the run store, else the live
-        curves' buffers. `path` None asks with a save dialog."""
-        from workbench.ui import export
-
-        panel = self.training_panel
-        if panel is None:
-            return None
-        selected = panel.runs_panel.selected_run_ids()
-        run_id = selected[0] if selected else panel.last_run_id()
-        if path is None:
-            path = export.ask_save_path(self, "Export metrics as CSV",
-                                        self.workspace / f"{run_id or 'metrics'}.csv", "CSV files (*.csv)")
-            if path is None:
-                return None
-        try:
-            if run_id and panel.runs_panel.status_of(run_id) is not None:
-                return export.write_metrics_csv(panel.runs_panel.store, run_id, Path(path))
-            return panel.plots.export_csv(Path(path))
-        except OSError as exc:
-            show_error(self, f"Could not write the CSV file: {exc}", "")
-            return None
+        """File → Export metrics as CSV (see window_menus.export_metrics_csv)."""
+        return window_menus.export_metrics_csv(self, path)
 
     def start_training(self) -> None:
         """Ctrl+Return: start a run when the training panel allows it (else its status says why)."""
@@ -236,40 +180,26 @@ class MainWindow(QMainWindow):
     # --- engine start-up -------------------------------------------------------------------------------
     def load_engine(self) -> None:
         """Import the engine in the background (lazy start); `engineReady` fires when the panels are built."""
-        if self.catalog is None:
+        if self.catalog is None and not self.loader.is_running():
             self.summary_state.setText("Loading the model zoo and torch…")
-            self.loader.start()
+            self.loader.start(engine_import_task)
 
     def is_engine_ready(self) -> bool:
         return self.catalog is not None
 
     def _on_engine_failed(self, message: str, details: str) -> None:
-        self.loader.join(1.0)
         self.summary_state.setText("The engine could not be loaded.")
-        show_error(self, message, details)
+        show_error(self, f"The training engine could not be loaded: {message} Check that torch and torchvision "
+                         "are installed (pip install -e .).", details)
 
     def _on_engine_loaded(self, catalog: EngineCatalog) -> None:
-        self.loader.join(1.0)
         if self.catalog is not None:
             return
         from workbench.models import resolve_options
-        from workbench.ui.training_panel import TrainingPanel
 
         self.catalog = catalog
         self.summary_view.attach_chart()
-        panel = TrainingPanel(self.workspace)
-        self.training_panel = panel
-        self.right.layout().removeWidget(self._right_placeholder)
-        self._right_placeholder.deleteLater()
-        self.right.layout().addWidget(panel)
-        for i, widget in ((2, panel.plots), (3, panel.runs_panel)):
-            self.tabs.removeTab(i)
-            self.tabs.insertTab(i, widget, TABS[i])
-        panel.datasetChanged.connect(self._on_dataset)
-        panel.statusText.connect(self.training_state.setText)
-        panel.deviceChanged.connect(lambda d: self.device_label.setText(f"Device: {d}"))
-        panel.throughputChanged.connect(lambda ips: self.throughput_label.setText(f"{ips:,.0f} img/s"))
-        panel.runStarted.connect(lambda _rid: self.tabs.setCurrentIndex(2))
+        panel = self._attach_training()
         self._restoring = True
         try:
             self.arch_panel.set_catalog(catalog.specs, resolve_options, catalog.families)
@@ -283,9 +213,37 @@ class MainWindow(QMainWindow):
                                        else self.arch_panel.names()[0])
         finally:
             self._restoring = False
-        self.tabs.setCurrentIndex(int(self.settings.value("window/tab", 0) or 0))
+        self.tabs.setCurrentIndex(int(str(self.settings.value("window/tab", 0) or 0)))
         self._on_selection(self.arch_panel.selection())
         self.engineReady.emit()
+
+    def _attach_training(self) -> TrainingPanel:
+        """Build the training panel, the live plots and the runs list (they need the engine) and wire them:
+        the panel reports its run's events; the window routes them to the plots and the runs list it owns."""
+        from workbench.ui.plots import LivePlots
+        from workbench.ui.runs_panel import RunsPanel
+        from workbench.ui.training_panel import TrainingPanel
+
+        panel, plots, runs = TrainingPanel(self.workspace), LivePlots(), RunsPanel(self.workspace)
+        self.training_panel, self.plots, self.runs_panel = panel, plots, runs
+        layout = self.right.layout()
+        assert layout is not None
+        layout.removeWidget(self._right_placeholder)
+        self._right_placeholder.deleteLater()
+        layout.addWidget(panel)
+        for i, widget in ((2, plots), (3, runs)):
+            self.tabs.removeTab(i)
+            self.tabs.insertTab(i, widget, TABS[i])
+        panel.datasetChanged.connect(self._on_dataset)
+        panel.statusText.connect(self.training_state.setText)
+        panel.deviceChanged.connect(lambda d: self.device_label.setText(f"Device: {d}"))
+        panel.throughputChanged.connect(lambda ips: self.throughput_label.setText(f"{ips:,.0f} img/s"))
+        panel.errorOccurred.connect(lambda message, details: show_error(self, message, details))
+        runs.errorOccurred.connect(lambda message, details: show_error(self, message, details))
+        panel.runStarted.connect(lambda _start: self.tabs.setCurrentIndex(2))
+        wire_training(panel, plots, runs)
+        runs.refresh()
+        return panel
 
     # --- wiring --------------------------------------------------------------------------------------
     def _on_dataset(self, info: dict) -> None:
@@ -295,8 +253,7 @@ class MainWindow(QMainWindow):
         if sel is None or self._restoring:
             return
         if self.training_panel is not None:
-            self.training_panel.set_architecture(sel.arch, sel.options, sel.input_override,
-                                                 sel.classes_override, sel.valid, sel.reason)
+            self.training_panel.set_architecture(sel)
         if not sel.valid:
             self.worker.invalidate()
             self.summary_view.set_error(f"The options of {sel.arch} are not valid: {sel.reason}")
@@ -307,7 +264,7 @@ class MainWindow(QMainWindow):
         self.worker.request(sel.arch, input_shape=sel.input_shape, num_classes=sel.num_classes,
                             options=sel.options)
 
-    def _on_summary(self, _rid: int, summary: Any) -> None:
+    def _on_summary(self, _rid: int, summary: ModelSummary) -> None:
         self.summary_view.set_summary(summary)
         self.param_table.set_parameters(summary.parameters)
         t = summary.totals
@@ -321,10 +278,9 @@ class MainWindow(QMainWindow):
         sel = self.arch_panel.selection()
         if user_error and sel is not None and self.training_panel is not None:
             # e.g. the input is too small for this architecture: the model could not be trained either.
-            self.training_panel.set_architecture(sel.arch, sel.options, sel.input_override,
-                                                 sel.classes_override, False, message)
+            self.training_panel.set_architecture(dataclasses.replace(sel, valid=False, reason=message))
 
-    def _on_layer_selected(self, row: Any) -> None:
+    def _on_layer_selected(self, row: LayerRow) -> None:
         self.summary_state.setText(f"{row.name or row.type}: {row.type}, {row.params:,} parameters, "
                                    f"{row.mult_adds:,} Mult-Adds")
 
@@ -332,7 +288,7 @@ class MainWindow(QMainWindow):
     def _json(self, key: str) -> dict:
         raw = self.settings.value(key, "")
         try:
-            value = json.loads(raw) if raw else {}
+            value = json.loads(str(raw)) if raw else {}
         except (TypeError, ValueError):
             return {}
         return value if isinstance(value, dict) else {}
@@ -382,23 +338,40 @@ class MainWindow(QMainWindow):
                 return
         self.save_settings()
         self.worker.shutdown(5000)
-        self.loader.join(5.0)
+        self.loader.wait(5000)
         if panel is not None:
             panel.wait_stopped(2000)
         event.accept()
 
 
+def wire_training(panel: TrainingPanel, plots: LivePlots, runs: RunsPanel) -> None:
+    """Route the training panel's run events to the live plots and the runs list, and the list's requests back
+    (bound slots only: Qt disconnects them when either side is destroyed)."""
+    panel.runStarted.connect(plots.begin_run)
+    panel.runStarted.connect(runs.run_started)
+    panel.stepReported.connect(plots.add_step)
+    panel.epochReported.connect(plots.add_epoch)
+    panel.runFinished.connect(plots.end_run)
+    panel.runFinished.connect(runs.run_finished)
+    runs.overlayChanged.connect(plots.set_overlays)
+    runs.resumeRequested.connect(panel.resume_run)
+
+
 class FirstPaintWatcher(QObject):
     """Calls `callback` once, on the event loop turn after the window's first paint."""
 
-    def __init__(self, window: QWidget, callback: Any) -> None:
+    def __init__(self, window: QWidget, callback: Callable[[], None]) -> None:
         super().__init__(window)
         self._window = window
         self._callback = callback
-        QApplication.instance().installEventFilter(self)
+        app = QApplication.instance()
+        assert app is not None
+        app.installEventFilter(self)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Paint and isinstance(obj, QWidget) and obj.window() is self._window:
-            QApplication.instance().removeEventFilter(self)
+            app = QApplication.instance()
+            if app is not None:
+                app.removeEventFilter(self)
             QTimer.singleShot(0, self._callback)
         return False

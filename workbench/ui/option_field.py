@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
+
+if TYPE_CHECKING:
+    from workbench.models import OptionSpec
+
 
 INVALID_STYLE = "border: 2px solid #d9534f; border-radius: 3px;"  # readable on light and dark palettes
 
@@ -14,7 +18,7 @@ INVALID_STYLE = "border: 2px solid #d9534f; border-radius: 3px;"  # readable on 
 class OptionField:
     """One form row: the editor widget plus how to read its value."""
 
-    def __init__(self, spec: Any) -> None:
+    def __init__(self, spec: OptionSpec) -> None:
         self.spec = spec
         default = spec.default
         self.widget: QWidget
@@ -58,7 +62,7 @@ class OptionField:
             w.toggled.connect(slot)
         elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
             w.valueChanged.connect(slot)
-        else:
+        elif isinstance(w, QLineEdit):
             w.textChanged.connect(slot)
 
     def value(self) -> Any:
@@ -70,7 +74,7 @@ class OptionField:
             return w.isChecked()
         if isinstance(w, (QSpinBox, QDoubleSpinBox)):
             return w.value()
-        text = w.text().strip()
+        text = w.text().strip() if isinstance(w, QLineEdit) else ""
         if isinstance(self.spec.default, str):
             return text
         try:

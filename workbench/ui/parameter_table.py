@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -24,6 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+if TYPE_CHECKING:
+    from workbench.models.summary import ParamRow
+
+
 PARAM_COLUMNS = ("Qualified name", "Shape", "Count", "Trainable")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -36,9 +40,9 @@ class ParameterModel(QAbstractTableModel):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[Any] = []
+        self._rows: list[ParamRow] = []
 
-    def set_parameters(self, rows: Sequence[Any]) -> None:
+    def set_parameters(self, rows: Sequence[ParamRow]) -> None:
         self.beginResetModel()
         self._rows = list(rows)
         self.endResetModel()
@@ -68,7 +72,7 @@ class ParameterModel(QAbstractTableModel):
             return (p.name, p.count * 1_000_000 + len(p.shape), p.count, int(p.trainable))[col]
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 2:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole and col == 0 and getattr(p, "layer", ""):
+        if role == Qt.ItemDataRole.ToolTipRole and col == 0 and p.layer:
             return f"in layer {p.layer}"
         return None
 
@@ -130,7 +134,7 @@ class ParameterTable(QWidget):
         layout.addWidget(self.table, 1)
         self._update_count()
 
-    def set_parameters(self, rows: Sequence[Any]) -> None:
+    def set_parameters(self, rows: Sequence[ParamRow]) -> None:
         """Show ModelSummary.parameters."""
         self.model.set_parameters(rows)
         self._update_count()

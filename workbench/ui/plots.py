@@ -1,7 +1,7 @@
 """Live training curves (pyqtgraph): loss, accuracy, learning rate and throughput.
 
-Curves are created once. Metric dicts from the worker are appended to growable numpy buffers in the
-slot; a QTimer (~20 Hz) pushes them to the curves with `setData` only when something changed.
+Curves are created once. The engine's StepMetrics / EpochMetrics events are appended to growable numpy buffers
+in the slot; a QTimer (~20 Hz) pushes them to the curves with `setData` only when something changed.
 Long runs are drawn with pyqtgraph's peak downsampling and clip-to-view.
 
 The engine's StepMetrics carry the *running mean of the epoch so far* (loss and accuracy). Smoothing
@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGridLayout, QWidget
+
+if TYPE_CHECKING:
+    from workbench.training.events import EpochMetrics, FitStart, StepMetrics
 
 REDRAW_MS = 50          # each plot about 20 Hz; the timer ticks 4x as often and redraws one plot per tick
 EMA_ALPHA = 0.1         # smoothing of the per-interval training loss
@@ -48,6 +53,15 @@ OVERLAY_METRICS = {"train_loss": "lossPlot", "val_loss": "lossPlot",
 PERCENT_SERIES = frozenset({"step_accuracy", "train_accuracy", "val_accuracy"})
 TITLES = {"lossPlot": ("Loss", "loss"), "accuracyPlot": ("Accuracy", "accuracy (%)"),
           "lrPlot": ("Learning rate", "lr"), "throughputPlot": ("Throughput", "images/s")}
+
+
+@dataclass(frozen=True)
+class RunCurves:
+    """A stored run's metrics to overlay: name -> [(epoch, step, value)] as the run store returns them."""
+
+    run_id: str
+    label: str
+    metrics: dict[str, list[tuple[int, int, float]]]
 
 
 def interval_mean(prev_mean: float, prev_batches: int, mean: float, batches: int) -> float | None:
@@ -85,12 +99,8 @@ class Series:
         return self._y[: self.size]
 
 
-def _finite(value: object) -> float | None:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 class LivePlots(QWidget):
@@ -206,6 +216,11 @@ class LivePlots(QWidget):
         """Whether some curve lags behind its buffered points."""
         return bool(self._stale)
 
+    def begin_run(self, start: FitStart) -> None:
+        """A run started: forget the previous live curves and fix the x range to its epochs."""
+        self.reset()
+        self.start_run(start.epochs)
+
     def start_run(self, epochs: int) -> None:
         """Fix the x range to the planned epochs while a run is live.
 
@@ -218,7 +233,7 @@ class LivePlots(QWidget):
             widget.getPlotItem().disableAutoRange()
             widget.setXRange(0.0, max(1, int(epochs)), padding=0.02)
 
-    def end_run(self) -> None:
+    def end_run(self, _result: object = None) -> None:
         """Back to pyqtgraph's auto-range (one final re-layout of the axes)."""
         self._live = False
         self.redraw()
@@ -247,12 +262,12 @@ class LivePlots(QWidget):
             self._yranges[attr] = new
             self.plots[attr].setYRange(*new, padding=0)
 
-    def add_step(self, m: dict) -> None:
-        """Buffer one StepMetrics dict (running means of the epoch so far); x is the fractional epoch."""
-        batches = max(1, int(m.get("batches") or 1))
-        epoch, batch = int(m.get("epoch", 1)), int(m.get("batch", 0))
+    def add_step(self, m: StepMetrics) -> None:
+        """Buffer one StepMetrics event (running means of the epoch so far); x is the fractional epoch."""
+        batches = max(1, m.batches)
+        epoch, batch = m.epoch, m.batch
         x = (epoch - 1) + batch / batches
-        loss = _finite(m.get("loss"))
+        loss = _finite(m.loss)
         if loss is not None:
             prev_batches, prev_mean = 0, 0.0
             if self._last is not None and self._last[0] == epoch and self._last[1] <= batch:
@@ -264,18 +279,17 @@ class LivePlots(QWidget):
                 self._ema = interval if self._ema is None else EMA_ALPHA * interval + (1 - EMA_ALPHA) * self._ema
                 self.series["step_loss"].append(x, interval)
                 self.series["step_loss_ema"].append(x, self._ema)
-        for key, name in (("accuracy", "step_accuracy"), ("lr", "lr"),
-                          ("images_per_second", "images_per_second")):
-            value = _finite(m.get(key))
+        for value, name in ((_finite(m.accuracy), "step_accuracy"), (_finite(m.lr), "lr"),
+                            (_finite(m.images_per_second), "images_per_second")):
             if value is not None:
                 self.series[name].append(x, 100.0 * value if name in PERCENT_SERIES else value)
         self._stale.update(self.plots)
 
-    def add_epoch(self, m: dict) -> None:
-        """Buffer one EpochMetrics dict at x = epoch."""
-        x = float(m.get("epoch", 0))
+    def add_epoch(self, m: EpochMetrics) -> None:
+        """Buffer one EpochMetrics event at x = epoch."""
+        x = float(m.epoch)
         for name in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
-            value = _finite(m.get(name))
+            value = _finite(getattr(m, name))
             if value is not None:
                 self.series[name].append(x, 100.0 * value if name in PERCENT_SERIES else value)
         self._stale.update(("lossPlot", "accuracyPlot"))
@@ -315,17 +329,16 @@ class LivePlots(QWidget):
         self._stale.discard(attr)
 
     # ----- overlays ------------------------------------------------------------------------
-    def set_overlays(self, runs: dict[str, dict]) -> None:
-        """Overlay finished runs: {run_id: {"label": str, "metrics": {name: [(epoch, step, value)]}}}."""
+    def set_overlays(self, runs: list[RunCurves]) -> None:
+        """Overlay stored runs' epoch curves (dashed validation, dotted training)."""
         for attr, curve in self._overlays:
             self.plots[attr].getPlotItem().removeItem(curve)
         self._overlays = []
         colours = [(23, 190, 207), (188, 189, 34), (227, 119, 194), (127, 127, 127), (255, 187, 120)]
-        for index, (run_id, run) in enumerate(runs.items()):
+        for index, run in enumerate(runs):
             colour = colours[index % len(colours)]
-            metrics = run.get("metrics", {})
             for name, attr in OVERLAY_METRICS.items():
-                rows = metrics.get(name) or []
+                rows = run.metrics.get(name) or []
                 if not rows:
                     continue
                 style = pg.QtCore.Qt.PenStyle.DashLine if name.startswith("val") else pg.QtCore.Qt.PenStyle.DotLine
@@ -333,7 +346,7 @@ class LivePlots(QWidget):
                 curve = self.plots[attr].plot(
                     [float(r[0]) for r in rows], [scale * float(r[2]) for r in rows],
                     pen=pg.mkPen(colour, width=2, style=style),
-                    name=f"{run.get('label', run_id)} {name.replace('_', ' ')}")
+                    name=f"{run.label} {name.replace('_', ' ')}")
                 self._overlays.append((attr, curve))
 
     def overlay_count(self) -> int:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 NO_ETA = "ETA –"
 
 
-def format_eta(seconds: Any) -> str:
-    """h:mm:ss or m:ss; "" for a value that is not a number."""
-    try:
-        s = max(0, int(float(seconds)))
-    except (TypeError, ValueError):
+def format_eta(seconds: float | None) -> str:
+    """h:mm:ss or m:ss; "" for a value that is not a finite number."""
+    if seconds is None or not math.isfinite(seconds):
         return ""
+    s = max(0, int(seconds))
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
@@ -39,12 +38,14 @@ class RunProgress(QWidget):
         layout.addLayout(row)
         self.idle(None, None)
 
-    def idle(self, epochs: Any, max_batches: Any) -> None:
-        """Between runs: count to the epochs setting, and to max batches when one is set."""
+    def idle(self, epochs: object, max_batches: object) -> None:
+        """Between runs: count to the epochs setting, and to max batches when one is set (values as typed:
+        anything that is not a positive whole number is not counted)."""
         self.epochProgress.setRange(0, epochs if isinstance(epochs, int) and epochs > 0 else 1)
         self.epochProgress.setValue(0)
-        known = isinstance(max_batches, int) and max_batches > 0
-        self.batchProgress.setRange(0, max_batches if known else 1)
+        batches = max_batches if isinstance(max_batches, int) and max_batches > 0 else None
+        self.batchProgress.setRange(0, batches or 1)
+        known = batches is not None
         self.batchProgress.setValue(0)
         self.batchProgress.setFormat("batch %v / %m" if known else "batch –")
         self.etaLabel.setText(NO_ETA)
@@ -57,7 +58,7 @@ class RunProgress(QWidget):
         self.batchProgress.setFormat("batch %v / %m" if batches else "batch –")
         self.etaLabel.setText(NO_ETA)
 
-    def step(self, batch: int, batches: int, eta_seconds: Any) -> None:
+    def step(self, batch: int, batches: int, eta_seconds: float) -> None:
         batches = max(1, int(batches))
         if self.batchProgress.maximum() != batches:
             self.batchProgress.setRange(0, batches)

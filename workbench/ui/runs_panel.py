@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
@@ -21,27 +22,33 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.ui.plots import RunCurves
+
+if TYPE_CHECKING:
+    from workbench.runs import RunRecord, RunStatus, RunStore
+    from workbench.training.events import FitResult, FitStart
+
+if TYPE_CHECKING:
+    from workbench.runs import RunStatus
+
 COLUMNS = ("Status", "Architecture", "Dataset", "Best val acc", "Epochs", "Date", "Run")
-RESUMABLE = ("interrupted", "stopped")
 HINT = "Select one or more runs (Ctrl/Shift-click) to overlay their curves on the training plots."
 
 
 class _SortItem(QTableWidgetItem):
     """A cell that sorts by a hidden key (numbers, timestamps) instead of its text."""
 
-    def __init__(self, text: str, key: Any) -> None:
+    def __init__(self, text: str, key: float | str) -> None:
         super().__init__(text)
         self.key = key
 
     def __lt__(self, other: QTableWidgetItem) -> bool:
-        other_key = getattr(other, "key", None)
-        try:
-            return bool(self.key < other_key)
-        except TypeError:
-            return self.text() < other.text()
+        if isinstance(other, _SortItem) and type(self.key) is type(other.key):
+            return bool(self.key < other.key)  # type: ignore[operator]
+        return self.text() < other.text()
 
 
-def run_label(rec: Any) -> str:
+def run_label(rec: RunRecord) -> str:
     """How a run is named in legends: its name, else architecture/dataset and its start date and time."""
     if getattr(rec, "name", ""):
         return str(rec.name)
@@ -50,10 +57,10 @@ def run_label(rec: Any) -> str:
 
 
 class RunsPanel(QWidget):
-    """`overlayChanged(dict)` carries {run_id: {"label", "metrics"}} for the selected finished runs;
-    `resumeRequested(run_id)` asks the training panel to continue a run; `errorOccurred(message, details)`."""
+    """`overlayChanged(list[RunCurves])` carries the selected stored runs' curves; `resumeRequested(run_id)` asks
+    for a run to be continued; `errorOccurred(message, details)`."""
 
-    overlayChanged = Signal(dict)
+    overlayChanged = Signal(object)
     resumeRequested = Signal(str)
     errorOccurred = Signal(str, str)
 
@@ -61,8 +68,8 @@ class RunsPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("runsPanel")
         self.workspace = Path(workspace)
-        self._store: Any = None
-        self.records: list[Any] = []
+        self._store: RunStore | None = None
+        self.records: list[RunRecord] = []
         self.active_run_id: str | None = None   # the run being trained here (never overlaid/deleted)
         self.runsList = QTableWidget(0, len(COLUMNS))
         self.runsList.setObjectName("runsList")
@@ -94,7 +101,7 @@ class RunsPanel(QWidget):
         layout.addLayout(buttons)
         self._update_buttons()
 
-    def _button(self, text: str, name: str, slot: Any, layout: QHBoxLayout) -> QPushButton:
+    def _button(self, text: str, name: str, slot: Callable[[], object], layout: QHBoxLayout) -> QPushButton:
         button = QPushButton(text)
         button.setObjectName(name)
         button.clicked.connect(slot)
@@ -102,7 +109,7 @@ class RunsPanel(QWidget):
         return button
 
     @property
-    def store(self) -> Any:
+    def store(self) -> RunStore:
         """The RunStore (opened on first use)."""
         if self._store is None:
             from workbench.runs import RunStore
@@ -132,7 +139,8 @@ class RunsPanel(QWidget):
             best = rec.best_val_accuracy
             date = _dt.datetime.fromtimestamp(rec.created_at).strftime("%Y-%m-%d %H:%M")
             planned = rec.config.get("epochs") if isinstance(rec.config, dict) else None
-            values = ((rec.status, rec.status), (rec.arch, rec.arch), (rec.dataset, rec.dataset),
+            values: tuple[tuple[str, float | str], ...] = (
+                      (rec.status, rec.status), (rec.arch, rec.arch), (rec.dataset, rec.dataset),
                       ("" if best is None else f"{100 * best:.2f} %", -1.0 if best is None else best),
                       (f"{rec.epochs_completed}/{planned}" if planned else str(rec.epochs_completed),
                        rec.epochs_completed), (date, rec.created_at), (rec.name or rec.run_id, rec.name or rec.run_id))
@@ -151,12 +159,25 @@ class RunsPanel(QWidget):
         self.runsList.blockSignals(False)
         self._update_buttons()
 
-    def status_of(self, run_id: str) -> str | None:
+    def run_started(self, start: FitStart) -> None:
+        """A run is being trained here: list it (it is never overlaid or deleted while live)."""
+        self.active_run_id = start.run_id
+        self.refresh()
+
+    def run_finished(self, _result: FitResult) -> None:
+        """The live run ended: show how."""
+        self.active_run_id = None
+        self.refresh()
+
+    def status_of(self, run_id: str) -> RunStatus | None:
         """The status shown for `run_id` (None if it is not listed)."""
-        for rec in self.records:
-            if rec.run_id == run_id:
-                return str(rec.status)
-        return None
+        rec = self._record(run_id)
+        return None if rec is None else rec.status
+
+    def newest_run_id(self) -> str | None:
+        """The most recently created run in the list."""
+        records = sorted(self.records, key=lambda r: r.created_at, reverse=True)
+        return records[0].run_id if records else None
 
     def _row_run_id(self, row: int) -> str | None:
         item = self.runsList.item(row, 0)
@@ -177,13 +198,13 @@ class RunsPanel(QWidget):
                 self.runsList.selectRow(row)
         self.runsList.setSelectionMode(mode)
 
-    def _record(self, run_id: str) -> Any:
+    def _record(self, run_id: str) -> RunRecord | None:
         return next((r for r in self.records if r.run_id == run_id), None)
 
     def _update_buttons(self) -> None:
         ids = self.selected_run_ids()
         one = self._record(ids[0]) if len(ids) == 1 else None
-        self.resumeButton.setEnabled(one is not None and one.status in RESUMABLE)
+        self.resumeButton.setEnabled(one is not None and one.status.can_resume)
         self.deleteButton.setEnabled(bool(ids) and self.active_run_id not in ids)
         self.openButton.setEnabled(one is not None)
 
@@ -193,9 +214,9 @@ class RunsPanel(QWidget):
         self._update_buttons()
         self.overlayChanged.emit(self.overlay_data())
 
-    def overlay_data(self) -> dict:
-        """Metrics of the selected runs (the live run excluded), keyed by run id."""
-        out: dict[str, dict] = {}
+    def overlay_data(self) -> list[RunCurves]:
+        """Metrics of the selected runs (the live run excluded)."""
+        out: list[RunCurves] = []
         for run_id in self.selected_run_ids():
             if run_id == self.active_run_id:
                 continue
@@ -205,13 +226,13 @@ class RunsPanel(QWidget):
             except Exception as exc:
                 self.errorOccurred.emit(f"Could not read the metrics of run {run_id}: {exc}", "")
                 continue
-            out[run_id] = {"label": run_label(rec) if rec else run_id, "metrics": metrics}
+            out.append(RunCurves(run_id, run_label(rec) if rec else run_id, metrics))
         return out
 
     # ----- actions -------------------------------------------------------------------------
     def resume_selected(self) -> None:
         ids = self.selected_run_ids()
-        if len(ids) == 1 and (rec := self._record(ids[0])) is not None and rec.status in RESUMABLE:
+        if len(ids) == 1 and (rec := self._record(ids[0])) is not None and rec.status.can_resume:
             self.resumeRequested.emit(rec.run_id)
 
     def confirm_delete(self, count: int) -> bool:

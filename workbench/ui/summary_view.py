@@ -4,9 +4,9 @@ bar chart of parameters and Mult-Adds per leaf layer; clicking a bar selects the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractItemModel, QEvent, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -17,6 +17,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+if TYPE_CHECKING:
+    from workbench.models.summary import LayerRow, ModelSummary
+
 
 LAYER_ROLE = Qt.ItemDataRole.UserRole + 1   # the LayerRow of an index
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2    # raw number for sorting
@@ -55,12 +59,12 @@ class LayerTreeModel(QAbstractItemModel):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[Any] = []
+        self._rows: list[LayerRow] = []
         self._children: dict[int | None, list[int]] = {None: []}
         self._position: dict[int, int] = {}  # layer index -> row number under its parent
-        self._by_index: dict[int, Any] = {}
+        self._by_index: dict[int, LayerRow] = {}
 
-    def set_layers(self, layers: Sequence[Any]) -> None:
+    def set_layers(self, layers: Sequence[LayerRow]) -> None:
         """Replace the tree with `layers` (ModelSummary.layers, depth-first order)."""
         self.beginResetModel()
         self._rows = list(layers)
@@ -75,10 +79,10 @@ class LayerTreeModel(QAbstractItemModel):
         self._by_index = by_index
         self.endResetModel()
 
-    def layers(self) -> list[Any]:
+    def layers(self) -> list[LayerRow]:
         return list(self._rows)
 
-    def layer(self, index: _Index) -> Any:
+    def layer(self, index: _Index) -> LayerRow | None:
         """The LayerRow behind a model index (None for the invisible root)."""
         if not index.isValid():
             return None
@@ -90,9 +94,13 @@ class LayerTreeModel(QAbstractItemModel):
             return QModelIndex()
         return self.createIndex(self._position[layer_index], column, layer_index + 1)
 
+    def _key(self, parent: _Index) -> int | None:
+        row = self.layer(parent) if parent.isValid() else None
+        return None if row is None else row.index
+
     # --- QAbstractItemModel --------------------------------------------------------------------------
     def index(self, row: int, column: int, parent: _Index = QModelIndex()) -> QModelIndex:
-        key = self.layer(parent).index if parent.isValid() else None
+        key = self._key(parent)
         siblings = self._children.get(key, [])
         if not (0 <= row < len(siblings) and 0 <= column < len(COLUMNS)):
             return QModelIndex()
@@ -107,7 +115,7 @@ class LayerTreeModel(QAbstractItemModel):
     def rowCount(self, parent: _Index = QModelIndex()) -> int:
         if parent.isValid() and parent.column() != 0:
             return 0
-        key = self.layer(parent).index if parent.isValid() else None
+        key = self._key(parent)
         return len(self._children.get(key, []))
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:
@@ -146,7 +154,7 @@ class LayerTreeModel(QAbstractItemModel):
         return None
 
     @staticmethod
-    def _display(row: Any, col: int) -> str:
+    def _display(row: LayerRow, col: int) -> str:
         if col == 0:
             return row.name.rsplit(".", 1)[-1] if row.name else row.type
         if col == 1:
@@ -207,14 +215,13 @@ class LayerChart(QWidget):
                 axis.setPen(text)
                 axis.setTextPen(text)
 
-    def changeEvent(self, event: Any) -> None:
-        from PySide6.QtCore import QEvent
+    def changeEvent(self, event: QEvent) -> None:
 
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self.apply_palette()
         super().changeEvent(event)
 
-    def set_layers(self, layers: Sequence[Any]) -> None:
+    def set_layers(self, layers: Sequence[LayerRow]) -> None:
         """Draw one bar per leaf layer that has parameters or Mult-Adds."""
         pg = _pg()
         leaves = [r for r in layers if r.is_leaf and (r.params or r.mult_adds)]
@@ -277,7 +284,7 @@ class SummaryView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.summary: Any = None
+        self.summary: ModelSummary | None = None
         self.totals = QLabel("Select an architecture to see its layers.")
         self.totals.setObjectName("summaryTotals")
         self.totals.setWordWrap(True)
@@ -345,7 +352,7 @@ class SummaryView(QWidget):
         if self.summary is None:
             self.totals.setText(f"Summarizing {arch}…")
 
-    def set_summary(self, summary: Any) -> None:
+    def set_summary(self, summary: ModelSummary) -> None:
         """Show a ModelSummary: totals, tree (top two levels expanded), chart."""
         self.summary = summary
         self.message.hide()
