@@ -78,7 +78,10 @@ def test_show_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     rc, _, err = _run(["runs", "show", "nope", "--workspace", str(tmp_path)], capsys)
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "nope" in err
     rc, _, err = _run(["runs", "show", "nope", "--workspace", str(tmp_path / "none")], capsys)
-    assert rc == 2 and "holds no runs" in err and not (tmp_path / "none").exists()
+    assert rc == 2 and "does not exist" in err and not (tmp_path / "none").exists()
+    (tmp_path / "empty").mkdir()
+    rc, _, err = _run(["runs", "show", "nope", "--workspace", str(tmp_path / "empty")], capsys)
+    assert rc == 2 and "holds no runs" in err and list((tmp_path / "empty").iterdir()) == []
     rc, _, err = _run(["runs", "show"], capsys)
     assert rc == 2 and len(err.strip().splitlines()) == 1
 

@@ -285,3 +285,45 @@ def test_an_exception_in_a_callback_stops_the_run_with_a_checkpoint(tmp_path: Pa
     assert record.status == "stopped" and (record.folder / "last.pt").is_file()
     again = run_training(TrainJob(arch="", dataset="", workspace=tmp_path, resume_run_id=result.run_id))
     assert again.status == "completed" and again.epochs_completed == 2
+
+
+# --- 7. the database -----------------------------------------------------------------------------------------
+
+
+def test_one_bad_cell_damages_one_run_not_the_workspace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    good = _stopped_run(tmp_path).run_id
+    bad = _stopped_run(tmp_path).run_id
+    conn = sqlite3.connect(tmp_path / "runs.sqlite")
+    conn.execute("UPDATE runs SET epochs_completed = 'lots' WHERE id = ?", (bad,))
+    conn.commit()
+    conn.close()
+    assert main(["runs", "--workspace", str(tmp_path), "--json"]) == 0
+    listed = {r["run_id"]: r for r in json.loads(capsys.readouterr().out.strip().splitlines()[-1])}
+    assert listed[good]["status"] == "stopped" and listed[bad]["status"] == "damaged"
+    assert "runs delete" in listed[bad]["message"]
+    rc, _, err = _train(["--resume", bad, "--workspace", str(tmp_path)], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "damaged" in err
+    rc, _, err = _train(["--resume", good, "--workspace", str(tmp_path)], capsys)
+    assert rc == 0, err  # the other runs are untouched
+    assert main(["runs", "delete", bad, "--workspace", str(tmp_path)]) == 0
+    assert not (tmp_path / "runs" / bad).exists() and [r.run_id for r in RunStore(tmp_path).list_runs()] == [good]
+
+
+def test_a_deleted_database_is_noticed_and_its_runs_reimported(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    done = run_training(_job(tmp_path)).run_id
+    stopped = _stopped_run(tmp_path).run_id
+    for name in ("runs.sqlite", "runs.sqlite-wal", "runs.sqlite-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    assert main(["runs", "--workspace", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "No runs" in captured.out and "2 run folder(s)" in captured.err and "runs import" in captured.err
+    assert main(["runs", "import", "--workspace", str(tmp_path), "--json"]) == 0
+    assert sorted(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["imported"]) == sorted([done, stopped])
+    store = RunStore(tmp_path)
+    assert store.get_run(done).status == "completed" and store.get_run(stopped).status == "stopped"
+    assert store.get_run(done).epochs_completed == 2 and store.orphan_folders() == []
+    again = run_training(TrainJob(arch="", dataset="", workspace=tmp_path, resume_run_id=stopped))
+    assert again.status == "completed"  # a re-imported run resumes from its checkpoint

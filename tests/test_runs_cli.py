@@ -49,10 +49,20 @@ def test_runs_json_last_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_runs_empty_workspace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "new").mkdir()
     assert main(["runs", "--workspace", str(tmp_path / "new")]) == 0
     assert "No runs" in capsys.readouterr().out
     assert main(["runs", "--workspace", str(tmp_path / "new"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == []
+    assert list((tmp_path / "new").iterdir()) == []  # listing creates nothing
+
+
+def test_a_mistyped_workspace_is_not_created(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["runs"], ["train", "--resume", "20250101-000000-abcd"]):
+        assert main([*argv, "--workspace", str(tmp_path / "typo")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "does not exist" in err[0]
+    assert not (tmp_path / "typo").exists()
 
 
 def test_runs_uses_workbench_home(tmp_path: Path, capsys: pytest.CaptureFixture[str],

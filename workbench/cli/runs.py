@@ -53,27 +53,63 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_runs_export)
 
 
+def _add_delete(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("delete", help="delete runs: their records, metrics, history, checkpoints and folders")
+    p.add_argument("run_ids", metavar="RUN_ID", nargs="+")
+    p.add_argument("--force", action="store_true", help="delete even a run another process still trains")
+    _shared(p, json_help=None)
+    p.set_defaults(func=cmd_runs_delete)
+
+
+def _add_import(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="re-import run folders that lost their record (e.g. runs.sqlite was deleted)")
+    _shared(p)
+    p.set_defaults(func=cmd_runs_import)
+
+
 # Subcommands of `runs`, in help order: name -> function adding it to the subparsers.
 RUNS_SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "show": _add_show,
     "export": _add_export,
+    "delete": _add_delete,
+    "import": _add_import,
 }
+
+
+def _list_store(workspace: str | None) -> Any:
+    """The store to list, or None when the workspace has no database yet; a workspace folder that does not exist
+    is an error (a mistyped --workspace is not created)."""
+    from workbench.paths import default_workspace
+    from workbench.runs import DB_NAME, RunStore
+
+    folder = workspace_arg(workspace)
+    if folder is not None and not folder.is_dir():
+        raise UnknownNameError(f"Workspace {folder} does not exist; check --workspace.")
+    folder = folder or default_workspace()
+    return RunStore(folder) if (folder / DB_NAME).is_file() or (folder / "runs").is_dir() else None
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """List the workspace's runs, newest first: a table, or a JSON list as the last line."""
-    from workbench.runs import RunStore
+    from workbench.paths import default_workspace
 
-    store = RunStore(workspace_arg(args.workspace))
-    try:
-        records = store.list_runs()
-    finally:
-        store.close()
+    store = _list_store(args.workspace)
+    orphans: list[Path] = []
+    records: list[Any] = []
+    if store is not None:
+        try:
+            records, orphans = store.list_runs(), store.orphan_folders()
+        finally:
+            store.close()
+    if orphans:
+        print(f"workbench: {len(orphans)} run folder(s) in {store.runs_root} have no record in runs.sqlite (was it "
+              "deleted?); re-import them with `workbench runs import`.", file=sys.stderr)
     if args.json:
         print_json_line([r.to_dict() for r in records])
         return EXIT_OK
     if not records:
-        print(f"No runs in {store.workspace} yet; start one with `workbench train`.")
+        where = store.workspace if store is not None else workspace_arg(args.workspace) or default_workspace()
+        print(f"No runs in {where} yet; start one with `workbench train`.")
         return EXIT_OK
     header = ("RUN ID", "NAME", "STATUS", "ARCH", "DATASET", "EPOCHS", "BEST VAL", "CREATED")
     rows = [header]
@@ -95,14 +131,9 @@ def _print_columns(rows: Sequence[Sequence[str]]) -> None:
 
 def _open_existing(workspace: str | None) -> Any:
     """The RunStore of a workspace that has a database; UnknownNameError (nothing created) otherwise."""
-    from workbench.paths import default_workspace
-    from workbench.runs import DB_NAME, RunStore
+    from workbench.runs.store import open_existing
 
-    folder = workspace_arg(workspace) or default_workspace()
-    if not (folder / DB_NAME).is_file():
-        raise UnknownNameError(f"Workspace {folder} holds no runs (no {DB_NAME}); check --workspace, or train a "
-                               "model first.")
-    return RunStore(folder)
+    return open_existing(workspace_arg(workspace))
 
 
 EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "images_per_second")
@@ -122,6 +153,40 @@ def run_details(record: Any, metrics: dict[str, list[tuple[int, int, float]]]) -
     parameters = parameter_count(record)
     return {**record.to_dict(), "parameters": parameters, "row": run_row(record, parameters=parameters).to_dict(),
             "epochs": [epochs[e] for e in sorted(epochs)], "step_points": steps}
+
+
+def cmd_runs_delete(args: argparse.Namespace) -> int:
+    """Delete the named runs (the same engine call as the app's Delete)."""
+    store = _open_existing(getattr(args, "workspace", None))
+    try:
+        for run_id in args.run_ids:
+            store.delete_run(run_id, force=args.force)
+            print(f"Deleted run {run_id}.")
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_runs_import(args: argparse.Namespace) -> int:
+    """Re-import orphan run folders from their checkpoints."""
+    from workbench.runs import RunStore
+    from workbench.training.reimport import reimport_runs
+
+    folder = workspace_arg(getattr(args, "workspace", None))
+    if folder is not None and not folder.is_dir():
+        raise UnknownNameError(f"Workspace {folder} does not exist; check --workspace.")
+    store = RunStore(folder)
+    try:
+        imported, problems = reimport_runs(store)
+    finally:
+        store.close()
+    for problem in problems:
+        print(f"workbench: {problem}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print_json_line({"imported": imported, "problems": problems})
+    else:
+        print(f"Re-imported {len(imported)} run(s)" + (f": {', '.join(imported)}." if imported else "."))
+    return EXIT_OK
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:

@@ -17,7 +17,8 @@ from workbench.errors import WorkbenchError
 class RunStatus(StrEnum):
     """How a run stands; the one status type of the store, trainer, job, CLI and UI (compares equal to its text).
 
-    INTERRUPTED is never stored: it is how a `running` row whose owning process is gone reads back.
+    INTERRUPTED and DAMAGED are never stored: they are how a `running` row whose owning process is gone, and a
+    row with an unreadable cell, read back.
     """
 
     RUNNING = "running"
@@ -26,6 +27,7 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     DIVERGED = "diverged"
     INTERRUPTED = "interrupted"
+    DAMAGED = "damaged"          # never stored: a row whose cells cannot be read (shown, not resumable)
 
     @property
     def is_finished(self) -> bool:
@@ -116,6 +118,25 @@ class RunRecord:
         data["folder"] = str(self.folder)
         data["epochs_planned"] = self.epochs_planned
         return _finite(data)
+
+
+def damaged_record(row: tuple, runs_root: Path, error: Exception) -> RunRecord:
+    """What a row with an unreadable cell reads back as: its id, names and the damage, status DAMAGED."""
+    run_id = str(row[0])
+    return RunRecord(
+        run_id=run_id, name=str(row[1] or ""), status=RunStatus.DAMAGED, arch=str(row[3] or "?"), arch_options={},
+        dataset=str(row[5] or "?"), config={}, device="", created_at=_number(row[8]), updated_at=_number(row[9]),
+        finished_at=None, epochs_completed=0, best_val_accuracy=None, final_metrics={},
+        message=f"The run's record in runs.sqlite is damaged (a cell holds {error}); delete the run with "
+                f"`workbench runs delete {run_id}`, or repair the database.",
+        folder=runs_root / run_id)
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _finite(value: Any) -> Any:

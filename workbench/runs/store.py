@@ -27,6 +27,7 @@ from workbench.runs.records import (
     RunInUseError,
     RunRecord,
     RunStatus,
+    damaged_record,
     is_valid_run_id,
     new_run_id,
 )
@@ -34,6 +35,13 @@ from workbench.runs.records import (
 
 def _dumps(value: Any) -> str:
     return json.dumps(value if value is not None else {}, sort_keys=True, default=str)
+
+
+def _whole(value: object) -> int:
+    """A stored whole number; ValueError for anything else (a damaged cell)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(value)
 
 
 def _shape(text: str | None) -> tuple[int, ...] | None:
@@ -168,6 +176,8 @@ class RunStore(Database):
                 who = ("this process" if (record.owner_pid, record.owner_host) == (me.pid, me.host)
                        else f"process {record.owner_pid} on {record.owner_host}")
                 raise RunInUseError(f"Run {run_id} is still being trained by {who}; stop it before resuming.")
+            if record.status == RunStatus.DAMAGED:
+                raise WorkspaceError(record.message)
             if record.status == RunStatus.COMPLETED:
                 raise RunCompletedError(f"Run {run_id} already completed ({record.epochs_completed} epochs); "
                                         "start a new run to train longer.")
@@ -200,6 +210,14 @@ class RunStore(Database):
                 " input_shape, num_classes")
 
     def _record(self, row: tuple, now: float) -> RunRecord:
+        """A row as a RunRecord; a row with an unreadable cell reads back as a `damaged` record (the rest of the
+        workspace stays listable)."""
+        try:
+            return self._parse(row, now)
+        except (TypeError, ValueError, OverflowError) as exc:
+            return damaged_record(row, self.runs_root, exc)
+
+    def _parse(self, row: tuple, now: float) -> RunRecord:
         (run_id, name, status, arch, arch_options, dataset, config, device, created_at, updated_at, finished_at,
          epochs_completed, best_val, final_metrics, message, best_metrics, pid, host, start, heartbeat_at,
          dataset_options, experiment_id, world_size, stop_requested_at, data_root, input_shape, num_classes) = row
@@ -207,15 +225,16 @@ class RunStore(Database):
             status = INTERRUPTED
         status = RunStatus(status)
         return RunRecord(
-            run_id=run_id, name=name, status=status, arch=arch, arch_options=_loads(arch_options), dataset=dataset,
-            config=_loads(config), device=device, created_at=created_at, updated_at=updated_at,
-            finished_at=finished_at, epochs_completed=int(epochs_completed),
+            run_id=str(run_id), name=str(name), status=status, arch=str(arch), arch_options=_loads(arch_options),
+            dataset=str(dataset), config=_loads(config), device=str(device), created_at=float(created_at),
+            updated_at=float(updated_at), finished_at=None if finished_at is None else float(finished_at),
+            epochs_completed=_whole(epochs_completed),
             best_val_accuracy=None if best_val is None else float(best_val), final_metrics=_loads(final_metrics),
-            message=message, folder=self.runs_root / run_id, best_metrics=_loads(best_metrics),
+            message=str(message), folder=self.runs_root / str(run_id), best_metrics=_loads(best_metrics),
             owner_pid=pid, owner_host=host or "", heartbeat_at=heartbeat_at, dataset_options=_loads(dataset_options),
-            experiment_id=experiment_id, world_size=int(world_size or 1),
+            experiment_id=experiment_id, world_size=_whole(world_size or 1),
             stop_requested=stop_requested_at is not None and status == RUNNING, data_root=data_root,
-            input_shape=_shape(input_shape), num_classes=None if num_classes is None else int(num_classes),
+            input_shape=_shape(input_shape), num_classes=None if num_classes is None else _whole(num_classes),
         )
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -234,14 +253,43 @@ class RunStore(Database):
         return [r for r in records if status is None or r.status == status]
 
     def delete_run(self, run_id: str, *, force: bool = False) -> None:
-        """Remove the run's rows and folder. RunInUseError while a live process trains it (unless force)."""
+        """Remove the run's rows (metrics and history too) and its folder; what the CLI's `runs delete` and the
+        app's Delete call. RunInUseError while a live process trains it (unless force)."""
         record = self.get_run(run_id)
         if record.status == RUNNING and not force:
             raise RunInUseError(f"Run {run_id} is still being trained; stop it before deleting it.")
         with self._write("delete a run from") as conn:
             conn.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM sample_history WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+    def import_run(self, run_id: str, *, status: RunStatus, arch: str, arch_options: dict, dataset: str,
+                   config: dict, device: str, created_at: float, epochs_completed: int,
+                   best_val_accuracy: float | None, message: str, dataset_options: dict | None = None,
+                   data_root: str | None = None, input_shape: Sequence[int] | None = None,
+                   num_classes: int | None = None) -> None:
+        """Insert a row for an existing run folder (re-importing runs whose database row was lost)."""
+        if status not in STORED_STATUSES or status == RUNNING:
+            raise InvalidOptionError(f"An imported run cannot have status {status!r}.")
+        now = time.time()
+        with self._write("import a run into") as conn:
+            conn.execute(
+                "INSERT INTO runs (id, created_at, updated_at, finished_at, status, arch, arch_options, dataset,"
+                " config, device, epochs_completed, best_val_accuracy, message, dataset_options, data_root,"
+                " input_shape, num_classes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, created_at, now, now, status, arch, _dumps(arch_options), dataset, _dumps(config), device,
+                 int(epochs_completed), best_val_accuracy, message, _dumps(dataset_options), data_root,
+                 json.dumps([int(v) for v in input_shape]) if input_shape else None, num_classes))
+
+    def orphan_folders(self) -> list[Path]:
+        """Run folders with a checkpoint but no row (e.g. runs.sqlite was deleted): runs that can be re-imported."""
+        try:
+            folders = [p for p in self.runs_root.iterdir() if p.is_dir() and is_valid_run_id(p.name)]
+        except OSError:
+            return []
+        known = {row[0] for row in self._read("SELECT id FROM runs")}
+        return sorted(p for p in folders if p.name not in known and any(p.glob("*.pt")))
 
     # --- metrics ------------------------------------------------------------------------------------
 
@@ -298,6 +346,22 @@ class RunStore(Database):
     def integrity_check(self) -> str:
         """SQLite's `PRAGMA integrity_check` result ('ok' when the database is sound)."""
         return "; ".join(str(r[0]) for r in self._read("PRAGMA integrity_check"))
+
+
+def open_existing(workspace: Path | str | None, run_id: str | None = None) -> RunStore:
+    """The RunStore of an existing workspace; UnknownNameError (nothing created) when the folder does not exist
+    or holds no runs (`run_id`, when given, is named in the message)."""
+    from workbench.paths import default_workspace
+    from workbench.runs.db import DB_NAME
+
+    folder = Path(workspace).expanduser() if workspace is not None else default_workspace()
+    what = f"No run {run_id!r}: workspace" if run_id else "Workspace"
+    if not folder.is_dir():
+        raise UnknownNameError(f"{what} {folder} does not exist; check --workspace (or $WORKBENCH_HOME).")
+    if not (folder / DB_NAME).is_file():
+        raise UnknownNameError(f"{what} {folder} holds no runs (no {DB_NAME}); check --workspace, or train a "
+                               "model first.")
+    return RunStore(folder)
 
 
 def finished(status: str) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.errors import CheckpointError, InvalidOptionError, UnknownNameError
+from workbench.errors import CheckpointError, InvalidOptionError
 from workbench.training import checkpoint as ckpt
 from workbench.training.config import TrainConfig
 
@@ -69,19 +69,10 @@ def checkpoint_path(folder: Path, which: str) -> Path:
 
 
 def open_store(workspace: Path | str | None, run_id: str | None = None) -> Any:
-    """The RunStore of an existing workspace; UnknownNameError (nothing created) when the folder does not
-    exist or holds no runs (`run_id`, when given, is named in the message)."""
-    from workbench.paths import default_workspace
-    from workbench.runs import DB_NAME, RunStore
+    """The RunStore of an existing workspace (see `workbench.runs.store.open_existing`); nothing is created."""
+    from workbench.runs.store import open_existing
 
-    folder = Path(workspace).expanduser() if workspace is not None else default_workspace()
-    what = f"No run {run_id!r}: workspace" if run_id else "Workspace"
-    if not folder.is_dir():
-        raise UnknownNameError(f"{what} {folder} does not exist; check --workspace (or $WORKBENCH_HOME).")
-    if not (folder / DB_NAME).is_file():
-        raise UnknownNameError(f"{what} {folder} holds no runs (no {DB_NAME}); check --workspace, or train a "
-                               "model first.")
-    return RunStore(folder)
+    return open_existing(workspace, run_id)
 
 
 def restore_run(run_id: str, *, workspace: Path | str | None = None, checkpoint: str = "best",
