@@ -299,7 +299,8 @@ def build_model(
     options: dict[str, Any] | None = None,
     device: torch.device | str | None = None,
 ) -> nn.Module:
-    """Build `name` with real parameters, ready for an optimizer (see docs/ARCHITECTURE.md)."""
+    """Build `name` with real parameters (lazy layers materialised by a dry forward at `input_shape`), ready for
+    an optimizer; InputTooSmallError names the layer where the feature map vanishes."""
     from workbench.models.dryrun import dry_forward
 
     target = torch.device(device) if device is not None else torch.device("cpu")

@@ -1,10 +1,13 @@
 """Checkpoint files: atomic writes, `weights_only` loads, and RNG states that survive both.
 
-The trainer's state layout (CHECKPOINT_FORMAT 1):
-    {"format": 1, "model": state_dict, "optimizer": state_dict, "scheduler": state_dict | None,
-     "scaler": state_dict | None, "rng": pack_rng_state(...), "epoch": int, "step": int,
-     "best_val_accuracy": float | None, "config": dict, "arch": str,
-     "arch_options": encode_options(...) (a JSON string), "dataset": str}
+The layout (CHECKPOINT_FORMAT 1; keys added since are optional on load, so older files still resume):
+    the trainer's state — "model", "optimizer", "scheduler" (state dicts), "scaler" (state dict | None),
+    "epoch" (completed), "batch" (batches done in the epoch in flight), "step", "best_val_accuracy",
+    "epochs_without_improvement", "train_seconds", "train_images", "last" (the last epoch's metrics), "partial"
+    (EpochTotals of the epoch in flight), "data_generator" (loader generator state at that epoch's start);
+    what rebuilds the run — "format", "config" (TrainConfig dict), "arch", "arch_options" (encode_options JSON),
+    "dataset", "dataset_options" (JSON), "input_shape", "num_classes", "data_root", "classes", "mean", "std";
+    and "rng" (pack_rng_state). `check_resume_state` names the first missing or mistyped key a resume needs.
 Only tensors, numbers, strings, bytes, None, lists, tuples, sets and dicts are allowed anywhere in it,
 so `torch.load(..., weights_only=True)` can read it back without unpickling arbitrary objects.
 

@@ -54,7 +54,7 @@ def _placeholder(text: str) -> QLabel:
 
 
 class MainWindow(QMainWindow):
-    """The desktop app's window (see docs/ARCHITECTURE.md, `workbench.ui`)."""
+    """The desktop app's window: architecture picker | layer tree, parameters, curves, runs | training panel."""
 
     engineReady = Signal()
     summaryShown = Signal(object)  # the ModelSummary now displayed
