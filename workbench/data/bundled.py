@@ -11,7 +11,15 @@ import numpy as np
 import torch
 
 from workbench.data.options import int_option, ints_option
-from workbench.data.registry import DatasetSpec, register_dataset
+from workbench.data.registry import (
+    Cancel,
+    DataFacts,
+    DataOption,
+    DatasetSpec,
+    register_dataset,
+    spec_facts,
+    split_sizes,
+)
 from workbench.data.sources import DataSplits, InMemoryImages, Progress, stratified_split
 from workbench.errors import DataUnavailableError, InvalidOptionError
 
@@ -36,6 +44,13 @@ FAKE = DatasetSpec(
     mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
     hflip=True, kind="synthetic", crop_padding=4,
     train_size=5000, val_size=1000,
+    options=(
+        DataOption("train_size", 5000, "images in the training split", allowed="a whole number >= 1"),
+        DataOption("val_size", 1000, "images in the validation split", allowed="a whole number >= 0"),
+        DataOption("image_shape", (3, 32, 32), "(C, H, W) of the generated images; C is 1 or 3",
+                   allowed="three whole numbers (C, H, W) with C 1 or 3"),
+        DataOption("num_classes", 10, "number of random labels", allowed="a whole number >= 1"),
+    ),
 )
 
 
@@ -58,6 +73,10 @@ class _LocalBackend:
     def availability(self, spec: DatasetSpec, root: Path | None) -> str:
         return "bundled"
 
+    def facts(self, spec: DatasetSpec, root: Path | None, *, val_fraction: float, options: Mapping[str, Any],
+              progress: Progress | None, cancel: Cancel | None) -> DataFacts:
+        return spec_facts(spec)
+
     def download(self, spec: DatasetSpec, root: Path, progress: Progress | None,
                  cancel: Callable[[], bool] | None) -> None:
         return None
@@ -66,10 +85,16 @@ class _LocalBackend:
 class DigitsBackend(_LocalBackend):
     """Reads resources/data/digits.npz; split per class with a fixed seed."""
 
+    def facts(self, spec: DatasetSpec, root: Path | None, *, val_fraction: float, options: Mapping[str, Any],
+              progress: Progress | None, cancel: Cancel | None) -> DataFacts:
+        _, labels = _digits_arrays()
+        counts = {int(c): int(n) for c, n in zip(*torch.unique(labels, return_counts=True))}
+        train, val = split_sizes(counts, val_fraction)
+        return DataFacts(spec.name, spec.classes, spec.channels, spec.size, train, val)
+
     def load(self, spec: DatasetSpec, root: Path | None, *, download: bool, seed: int, val_fraction: float,
              progress: Progress | None, options: Mapping[str, Any]) -> DataSplits:
-        if options:
-            raise InvalidOptionError(f"digits has no data-set options (got {sorted(options)}); drop them.")
+        spec.check_option_names(options)
         images, labels = _digits_arrays()
         train_idx, val_idx = stratified_split(labels, val_fraction, seed)
         full = InMemoryImages(images, labels)
@@ -97,23 +122,31 @@ def _fake_images(count: int, shape: tuple[int, int, int], num_classes: int, offs
     return InMemoryImages(floats.mul_(255).byte(), labels)
 
 
+def _fake_params(spec: DatasetSpec, options: Mapping[str, Any]) -> tuple[int, int, tuple[int, int, int], int]:
+    """(train size, val size, (C, H, W), classes) from fake's options, validated."""
+    spec.check_option_names(options)
+    n_train = int_option(options, "train_size", spec.train_size or 5000, "fake")
+    n_val = int_option(options, "val_size", spec.val_size or 1000, "fake")
+    shape = ints_option(options, "image_shape", (spec.channels, *spec.size), "fake", 3)
+    n_cls = int_option(options, "num_classes", len(spec.classes), "fake")
+    if len(shape) != 3 or shape[0] not in (1, 3) or min(shape) < 1 or n_train < 1 or n_val < 0 or n_cls < 1:
+        raise InvalidOptionError("fake needs image_shape (C,H,W) with C 1 or 3, train_size >= 1, "
+                                 "val_size >= 0 and num_classes >= 1.")
+    return n_train, n_val, (shape[0], shape[1], shape[2]), n_cls
+
+
 class FakeBackend(_LocalBackend):
     """torchvision FakeData, materialised once into memory (train and val use different offsets)."""
 
+    def facts(self, spec: DatasetSpec, root: Path | None, *, val_fraction: float, options: Mapping[str, Any],
+              progress: Progress | None, cancel: Cancel | None) -> DataFacts:
+        n_train, n_val, shape, n_cls = _fake_params(spec, options)
+        return DataFacts(spec.name, tuple(str(i) for i in range(n_cls)), shape[0], (shape[1], shape[2]),
+                         n_train, n_val)
+
     def load(self, spec: DatasetSpec, root: Path | None, *, download: bool, seed: int, val_fraction: float,
              progress: Progress | None, options: Mapping[str, Any]) -> DataSplits:
-        unknown = set(options) - {"train_size", "val_size", "image_shape", "num_classes"}
-        if unknown:
-            raise InvalidOptionError(f"fake has no option(s) {sorted(unknown)}; use train_size, val_size, "
-                                     "image_shape, num_classes.")
-        n_train = int_option(options, "train_size", spec.train_size or 5000, "fake")
-        n_val = int_option(options, "val_size", spec.val_size or 1000, "fake")
-        shape = ints_option(options, "image_shape", (spec.channels, *spec.size), "fake", 3)
-        n_cls = int_option(options, "num_classes", len(spec.classes), "fake")
-        if len(shape) != 3 or shape[0] not in (1, 3) or min(shape) < 1 or n_train < 1 or n_val < 0 or n_cls < 1:
-            raise InvalidOptionError("fake needs image_shape (C,H,W) with C 1 or 3, train_size >= 1, "
-                                     "val_size >= 0 and num_classes >= 1.")
-        shape3 = (shape[0], shape[1], shape[2])
+        n_train, n_val, shape3, n_cls = _fake_params(spec, options)
         base = seed * 10_000_000
         train = _fake_images(n_train, shape3, n_cls, base)
         if progress is not None:

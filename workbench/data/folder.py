@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from workbench.data.options import bool_option, int_option, ints_option
-from workbench.data.registry import DatasetSpec, register_dataset
+from workbench.data.registry import Cancel, DataFacts, DataOption, DatasetSpec, register_dataset, split_sizes
 from workbench.data.sources import DataSplits, InMemoryImages, Progress, StreamingImages, stratified_split
 from workbench.errors import DataUnavailableError, InvalidOptionError
 
@@ -40,6 +40,15 @@ IMAGEFOLDER = DatasetSpec(
     classes=(), channels=3, size=(0, 0),
     mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
     hflip=True, kind="folder", crop_padding=0,
+    options=(
+        DataOption("image_size", None, "side N or (H, W) every image is resized to (None: the most common size, "
+                   "at most 256 px)", allowed="None, a whole number N or (H, W) of whole numbers >= 1"),
+        DataOption("channels", None, "1 (gray) or 3 (colour) (None: what most images are)", choices=(None, 1, 3)),
+        DataOption("streaming", None, "read the images from disk each epoch instead of holding them in memory "
+                   "(None: only when they exceed memory_budget)", choices=(None, True, False)),
+        DataOption("memory_budget", None, "decoded bytes above which the folder is streamed (None: 2 GiB)",
+                   allowed="None or a whole number of bytes"),
+    ),
 )
 
 
@@ -208,6 +217,22 @@ def _stats(images: InMemoryImages) -> tuple[tuple[float, ...], tuple[float, ...]
     return tuple(round(float(v), 4) for v in mean), tuple(round(float(v), 4) for v in std)
 
 
+@dataclass
+class _Survey:
+    """A folder's layout and readable files (headers read), with the common channels and size chosen."""
+
+    train_tree: Path
+    val_tree: Path | None
+    classes: list[str]
+    files: list[Path]
+    labels: list[int]
+    vfiles: list[Path]
+    vlabels: list[int]
+    skipped: int
+    channels: int
+    size: tuple[int, int]
+
+
 class FolderBackend:
     """Reads a user's image folder; `root` is the folder itself."""
 
@@ -221,12 +246,20 @@ class FolderBackend:
                  cancel: Callable[[], bool] | None) -> None:
         raise InvalidOptionError("imagefolder cannot be downloaded; point --data-root at your image folder.")
 
-    def load(self, spec: DatasetSpec, root: Path | None, *, download: bool, seed: int, val_fraction: float,
-             progress: Progress | None, options: Mapping[str, Any]) -> DataSplits:
-        unknown = set(options) - {"channels", "image_size", "memory_budget", "streaming"}
-        if unknown:
-            raise InvalidOptionError(f"imagefolder has no option(s) {sorted(unknown)}; use channels, "
-                                     "image_size, memory_budget, streaming.")
+    def facts(self, spec: DatasetSpec, root: Path | None, *, val_fraction: float, options: Mapping[str, Any],
+              progress: Progress | None, cancel: Cancel | None) -> DataFacts:
+        """The folder's classes, common channels and size, and split sizes, from the image headers alone."""
+        found = self._survey(spec, root, options, progress, cancel)
+        if found.val_tree is None:
+            train, val = split_sizes(Counter(found.labels), val_fraction)
+        else:
+            train, val = len(found.files), len(found.vfiles)
+        return DataFacts(spec.name, tuple(found.classes), found.channels, found.size, train, val, found.skipped)
+
+    def _survey(self, spec: DatasetSpec, root: Path | None, options: Mapping[str, Any],
+                progress: Progress | None = None, cancel: Cancel | None = None) -> _Survey:
+        """Class folders, readable files (headers only) and the common mode and size the options ask for."""
+        spec.check_option_names(options)
         if self.availability(spec, root) != "on disk":
             raise DataUnavailableError(
                 f"No image folder with class subfolders at {root or '(none given)'}: pass --data-root DIR where "
@@ -242,7 +275,14 @@ class FolderBackend:
             skipped += unk
 
         # Header pass: drop unreadable files, pick the common mode and size.
-        headers = [_header(p) for p in files + vfiles]
+        everything = files + vfiles
+        headers: list[tuple[tuple[int, int], str] | None] = []
+        for i, path in enumerate(everything):
+            if cancel is not None and cancel():
+                raise DataUnavailableError(f"Reading the image folder {root} was cancelled.")
+            headers.append(_header(path))
+            if progress is not None and (i % 64 == 63 or i == len(everything) - 1):
+                progress(i + 1, len(everything))
         ok = [h is not None for h in headers]
         skipped += ok.count(False)
         files = [p for p, good in zip(files, ok[: len(files)]) if good]
@@ -254,19 +294,28 @@ class FolderBackend:
             raise DataUnavailableError(f"No readable images in the class folders of {train_tree}; add .png/.jpg "
                                        "files under one subfolder per class.")
 
-        channels = int_option(options, "channels", 0, "imagefolder") or None
+        asked = options.get("channels")
+        channels = None if asked is None else int_option(options, "channels", 0, "imagefolder") or None
         if channels not in (None, 1, 3):
             raise InvalidOptionError(f"imagefolder channels must be 1 or 3, got {channels}.")
         if channels is None:
             gray = sum(1 for _, m in good_headers if m in GRAY_MODES)
             channels = 1 if gray * 2 > len(good_headers) else 3
-        mode = "L" if channels == 1 else "RGB"
-        if "image_size" in options:
+        if options.get("image_size") is not None:
             size = _size_option(options)
         else:
             size = Counter(s for s, _ in good_headers).most_common(1)[0][0]
             scale = min(1.0, MAX_AUTO_SIDE / max(size))
             size = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+        return _Survey(train_tree, val_tree, classes, files, labels, vfiles, vlabels, skipped, channels, size)
+
+    def load(self, spec: DatasetSpec, root: Path | None, *, download: bool, seed: int, val_fraction: float,
+             progress: Progress | None, options: Mapping[str, Any]) -> DataSplits:
+        found = self._survey(spec, root, options)
+        train_tree, val_tree, classes = found.train_tree, found.val_tree, found.classes
+        files, labels, vfiles, vlabels = found.files, found.labels, found.vfiles, found.vlabels
+        skipped, channels, size = found.skipped, found.channels, found.size
+        mode = "L" if channels == 1 else "RGB"
 
         if val_tree is None:
             tr_idx, va_idx = stratified_split(torch.tensor(labels), val_fraction, seed)
@@ -276,8 +325,10 @@ class FolderBackend:
             labels = [labels[i] for i in tr_idx.tolist()]
 
         total = len(files) + len(vfiles)
-        budget = int_option(options, "memory_budget", DEFAULT_MEMORY_BUDGET, "imagefolder")
-        streaming = bool_option(options, "streaming", total * channels * size[0] * size[1] > budget, "imagefolder")
+        budget = DEFAULT_MEMORY_BUDGET if options.get("memory_budget") is None else int_option(
+            options, "memory_budget", DEFAULT_MEMORY_BUDGET, "imagefolder")
+        over = total * channels * size[0] * size[1] > budget
+        streaming = over if options.get("streaming") is None else bool_option(options, "streaming", over, "imagefolder")
         mean, std = (IMAGEFOLDER.mean, IMAGEFOLDER.std) if channels == 3 else ((0.449,), (0.226,))
         if streaming:  # not decoded up front: find cut-off files now (cheaply), skip and count them
             with ThreadPoolExecutor(4) as pool:

@@ -15,12 +15,17 @@ from typing import Any
 import numpy as np
 
 from workbench.data import formats
-from workbench.data.registry import DatasetSpec, register_dataset
+from workbench.data.registry import Cancel, DataFacts, DataOption, DatasetSpec, register_dataset, spec_facts
 from workbench.data.sources import DataSplits, InMemoryImages, Progress
 from workbench.errors import DataUnavailableError, InvalidOptionError, suggest
 
 _CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 _EMNIST_SPLITS = ("byclass", "bymerge", "balanced", "letters", "digits", "mnist")
+# (train, test) images per EMNIST split (Cohen et al. 2017, table II).
+_EMNIST_SIZES = {"byclass": (697932, 116323), "bymerge": (697932, 116323), "balanced": (112800, 18800),
+                 "letters": (124800, 20800), "digits": (240000, 40000), "mnist": (60000, 10000)}
+EMNIST_OPTIONS = (DataOption("split", "balanced", "which EMNIST split: byclass (62 classes), bymerge (47), "
+                             "balanced (47), letters (26), digits (10) or mnist (10)", choices=_EMNIST_SPLITS),)
 
 
 @dataclass(frozen=True)
@@ -202,12 +207,21 @@ class TorchvisionBackend:
             raise DataUnavailableError(f"{spec.title} was downloaded but {', '.join(missing)} is still missing "
                                        f"in {root}; delete the partial files and try again.")
 
+    def facts(self, spec: DatasetSpec, root: Path | None, *, val_fraction: float, options: Mapping[str, Any],
+              progress: Progress | None, cancel: Cancel | None) -> DataFacts:
+        spec.check_option_names(options)
+        if spec.name != "emnist":
+            return spec_facts(spec)
+        split = _emnist_split(options)
+        classes = _emnist_classes(split)
+        classes = classes[1:] if split == "letters" else classes   # 'letters' labels run 1..26
+        train, test = _EMNIST_SIZES[split]
+        return DataFacts(spec.name, classes, spec.channels, spec.size, train, test)
+
     def load(self, spec: DatasetSpec, root: Path | None, *, download: bool, seed: int, val_fraction: float,
              progress: Progress | None, options: Mapping[str, Any]) -> DataSplits:
         assert root is not None
-        unknown = set(options) - ({"split"} if spec.name == "emnist" else set())
-        if unknown:
-            raise InvalidOptionError(f"{spec.name} has no option(s) {sorted(unknown)}.")
+        spec.check_option_names(options)
         split = _emnist_split(options) if spec.name == "emnist" else "balanced"
         missing = _missing(spec, root, split)
         if missing:
@@ -233,7 +247,8 @@ def _spec(name: str, title: str, desc: str, classes: tuple[str, ...], channels: 
           mean: tuple[float, ...], std: tuple[float, ...], hflip: bool, pad: int, n: tuple[int, int]) -> DatasetSpec:
     return DatasetSpec(name=name, title=title, description=desc, classes=classes, channels=channels,
                        size=(size, size), mean=mean, std=std, hflip=hflip, kind="torchvision",
-                       crop_padding=pad, train_size=n[0], val_size=n[1])
+                       crop_padding=pad, train_size=n[0], val_size=n[1],
+                       options=EMNIST_OPTIONS if name == "emnist" else ())
 
 
 _DIGITS = tuple(str(i) for i in range(10))
