@@ -197,6 +197,20 @@ class RunStore(Database):
             if cur.rowcount == 0:
                 raise self._unknown(run_id, conn)
 
+    def request_stop(self, run_id: str) -> bool:
+        """Ask the process training `run_id` to stop (it checkpoints and ends `stopped`, like Ctrl-C); for a run
+        this process did not start (the app stopping a CLI run). True when the run was running and is now asked;
+        False when it is not running (nothing to stop). Cleared when the run is claimed or running again."""
+        now = time.time()
+        with self._write("update a run in") as conn:
+            cur = conn.execute("UPDATE runs SET stop_requested_at = ?, updated_at = ? WHERE id = ? AND status = ?",
+                               (now, now, run_id, RUNNING))
+            if cur.rowcount:
+                return True
+            if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+                raise self._unknown(run_id, conn)
+        return False
+
     def _unknown(self, run_id: str, conn: sqlite3.Connection | None = None) -> UnknownNameError:
         rows = (conn or self._conn()).execute("SELECT id FROM runs ORDER BY created_at DESC LIMIT 500").fetchall()
         return UnknownNameError(
