@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from workbench.cli import analysis, compare, export, models, runs, train
+from workbench.cli import analysis, compare, experiment, export, lr_find, models, runs, train
 from workbench.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -27,7 +27,7 @@ from workbench.errors import WorkbenchError
 __all__ = ["build_parser", "main", "parse_assignments", "print_json_line"]
 
 # Command groups in the order `workbench --help` lists them.
-COMMAND_GROUPS = (models, compare, train, runs, export, analysis)
+COMMAND_GROUPS = (models, compare, train, experiment, lr_find, runs, export, analysis)
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
