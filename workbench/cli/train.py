@@ -79,6 +79,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", type=int, default=None, help="number of outputs (default: the data set's classes)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    p.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="train with N local processes through PyTorch's elastic launcher (one per GPU on CUDA, CPU "
+                        "processes with gloo otherwise); --batch-size stays the global batch; a resume may change "
+                        "it. Under torchrun leave it out")
     defaults = TrainConfig()
     group = p.add_argument_group("training options (defaults in brackets)")
     for f in dataclasses.fields(TrainConfig):
@@ -128,9 +132,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     (130 for Ctrl-C)."""
     from workbench.runs.records import RunStatus
     from workbench.training.control import TrainControl
+    from workbench.training.distributed import env_rank, launcher_env
     from workbench.training.job import StoppedBeforeStartError, run_training
 
     job = _job_from_args(args)
+    if args.nproc is not None:
+        if launcher_env():
+            raise InvalidOptionError("--nproc starts its own processes; under torchrun leave it out "
+                                     "(torchrun's --nproc-per-node sets the count).")
+        return _launch(args, job)
+    if env_rank():
+        return _other_rank(job)
     control = TrainControl()
     info = _RunInfo()
     callbacks: list[Any] = [info] + ([] if args.quiet else [_console()])
@@ -157,6 +169,64 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
+def _launch(args: argparse.Namespace, job: Any) -> int:
+    """`--nproc N`: run this same command (without --nproc) in N processes through the elastic launcher."""
+    from workbench.training.distributed import check_batch_split, launch_local
+
+    if args.nproc < 1:
+        raise InvalidOptionError(f"--nproc must be at least 1, got {args.nproc}.")
+    if not args.resume:  # a resumed run's batch size is checked by its processes (it is in the checkpoint)
+        check_batch_split(job.config.batch_size, args.nproc)
+    return launch_local(args.nproc, worker_argv(args))
+
+
+def _other_rank(job: Any) -> int:
+    """A process other than global rank 0: it trains its shard quietly (rank 0 reports); Ctrl-C and SIGTERM reach
+    it from the launcher and stop it at the step every process agrees on. Exit 0 unless it failed itself, so the
+    launcher waits for rank 0 to checkpoint and report."""
+    from workbench.runs.records import RunStatus
+    from workbench.training.control import TrainControl
+    from workbench.training.distributed import FollowError, env_rank
+    from workbench.training.job import StoppedBeforeStartError, run_training
+
+    control = TrainControl()
+    with _stop_on_signals(control, [], quiet=True):
+        try:
+            result = run_training(job, (), control)
+        except (FollowError, StoppedBeforeStartError):  # rank 0 says why
+            return EXIT_OK
+    if result.status == RunStatus.FAILED:
+        sys.stderr.write(f"workbench: process {env_rank()}: {result.message}\n")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def worker_argv(args: argparse.Namespace) -> list[str]:
+    """The `train` command line that `args` was parsed from, without --nproc (what each launched process runs)."""
+    argv = ["train"]
+    for key in ("arch", "dataset", "data_root", "workspace", "name", "resume", "input"):
+        if getattr(args, key):
+            argv += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+    if args.resume_from != "last":
+        argv += ["--resume-from", args.resume_from]
+    if args.classes is not None:
+        argv += ["--classes", str(args.classes)]
+    for item in args.set:
+        argv += ["--set", item]
+    for item in args.data_option:
+        argv += ["--data-option", item]
+    argv += [f"--{flag}" for flag in ("download", "json", "quiet") if getattr(args, flag)]
+    for f in dataclasses.fields(TrainConfig):
+        if not hasattr(args, f.name):
+            continue
+        flag, value = f"--{f.name.replace('_', '-')}", getattr(args, f.name)
+        if isinstance(value, bool) and str(f.type).startswith("bool"):
+            argv.append(flag if value else f"--no-{flag[2:]}")
+        else:
+            argv += [flag, "none" if value is None else str(value)]
+    return argv
+
+
 def _job_from_args(args: argparse.Namespace) -> Any:
     """The TrainJob the options describe; a resume takes only RESUME_OVERRIDES (and the same --data-root)."""
     from workbench.training.config import TrainJob
@@ -167,13 +237,13 @@ def _job_from_args(args: argparse.Namespace) -> Any:
     if not args.resume and args.resume_from != "last":
         raise InvalidOptionError("--resume-from goes with --resume RUN_ID.")
     overrides: dict[str, Any] = {}
-    if args.resume:  # only where/how it runs may change: --device, --amp, --channels-last
+    if args.resume:  # only where/how it runs may change: --device, --amp, --channels-last, --nproc
         overrides = {k: v for k, v in given.items() if k in RESUME_OVERRIDES}
         refused = [f"--{k.replace('_', '-')}" for k in given if k not in RESUME_OVERRIDES]
         refused += [flag for key, flag in _RESUME_REFUSED.items() if getattr(args, key)]
         if refused:
-            raise InvalidOptionError(f"--resume continues a run with its stored settings (only --device, --amp "
-                                     f"and --channels-last may change); drop {', '.join(refused)}.")
+            raise InvalidOptionError(f"--resume continues a run with its stored settings (only --device, --amp, "
+                                     f"--channels-last and --nproc may change); drop {', '.join(refused)}.")
         given = {}
     config = recommended_config(args.arch or "", args.dataset or "", given)
     return TrainJob(
@@ -192,7 +262,7 @@ def _console() -> Any:
 
 
 @contextlib.contextmanager
-def _stop_on_signals(control: Any, stopped_by: list[int]) -> Iterator[None]:
+def _stop_on_signals(control: Any, stopped_by: list[int], quiet: bool = False) -> Iterator[None]:
     """Ctrl-C, SIGTERM and SIGHUP ask the run to stop (it checkpoints); a second Ctrl-C aborts."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -201,9 +271,10 @@ def _stop_on_signals(control: Any, stopped_by: list[int]) -> Iterator[None]:
     def on_signal(signum: int, frame: Any) -> None:
         if not stopped_by:
             stopped_by.append(signum)
-            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-            sys.stderr.write(f"\n{name}: stopping after this step and saving a checkpoint "
-                             "(Ctrl-C again to abort)...\n")
+            if not quiet:
+                name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+                sys.stderr.write(f"\n{name}: stopping after this step and saving a checkpoint "
+                                 "(Ctrl-C again to abort)...\n")
         control.stop()
         signal.signal(signal.SIGINT, signal.default_int_handler)
 

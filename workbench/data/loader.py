@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, RandomSampler, SequentialSampler, default_collate
+from torch.utils.data import DataLoader, Sampler, default_collate
 
 from workbench.data.sources import ImageSource, InMemoryImages
 from workbench.errors import InvalidOptionError
@@ -150,25 +150,76 @@ class DeviceAugment:
         return src[idx.view(b, 1, 1, 1), ci, rows, cols]
 
 
+def split_range(start: int, count: int, rank: int, world: int) -> tuple[int, int]:
+    """This rank's contiguous part [lo, hi) of `count` items from `start`, split as evenly as possible (the first
+    `count % world` ranks take one more)."""
+    base, extra = divmod(count, world)
+    lo = start + rank * base + min(rank, extra)
+    return lo, lo + base + (1 if rank < extra else 0)
+
+
 class BatchLoader:
-    """Iterable of (x float32 [B,C,H,W] on device, y int64 [B] on device); `len()` = batches per epoch."""
+    """Iterable of (x float32 [B,C,H,W] on device, y int64 [B] on device); `len()` = batches per epoch.
+
+    `batch_size` is the global batch. With `shard=(rank, world)` (several training processes) every rank draws the
+    same seeded permutation and augmentation and keeps its own slice of each global batch (training), or a
+    contiguous block of the samples in batches of `batch_size // world` (validation, in order), so the processes
+    together see exactly what one process would.
+    """
 
     def __init__(self, source: ImageSource, *, batch_size: int, device: torch.device, train: bool,
                  augment: DeviceAugment, generator: torch.Generator, max_batches: int | None,
-                 drop_last: bool, num_workers: int | None) -> None:
+                 drop_last: bool, num_workers: int | None, shard: tuple[int, int] | None = None) -> None:
         if batch_size < 1:
             raise InvalidOptionError(f"batch_size must be >= 1, got {batch_size}.")
         if max_batches is not None and max_batches < 1:
             raise InvalidOptionError(f"max_batches must be >= 1, got {max_batches}.")
+        rank, world = shard or (0, 1)
+        if world < 1 or not 0 <= rank < world:
+            raise InvalidOptionError(f"shard must be (rank, world) with 0 <= rank < world, got {shard}.")
+        if batch_size % world:
+            raise InvalidOptionError(f"batch_size {batch_size} does not split evenly over {world} processes; use a "
+                                     f"multiple of {world}.")
         self.source, self.batch_size, self.device, self.train = source, batch_size, device, train
         self.augment, self.generator = augment, generator
         self.max_batches, self.drop_last = max_batches, drop_last
+        self.rank, self.world = rank, world
         self.num_samples = len(source)  # type: ignore[arg-type]
         self.num_workers = num_workers if num_workers is not None else min(4, os.cpu_count() or 1)
 
     def __len__(self) -> int:
-        n = self.num_samples // self.batch_size if self.drop_last else math.ceil(self.num_samples / self.batch_size)
-        return n if self.max_batches is None else min(n, self.max_batches)
+        n, bs = self.num_samples, self.batch_size
+        if not self.train and self.world > 1:
+            lo, hi = split_range(0, n, self.rank, self.world)
+            return math.ceil((hi - lo) / (bs // self.world))
+        batches = n // bs if self.drop_last else math.ceil(n / bs)
+        if self.world > 1 and not self.drop_last and 0 < n % bs < self.world:
+            batches -= 1  # a last global batch smaller than the process count would leave a process without data
+        return batches if self.max_batches is None else min(batches, self.max_batches)
+
+    def batch_slices(self) -> Iterator[tuple[int, int, int, int]]:
+        """(lo, hi, g0, g1) per batch: this rank's positions [lo, hi) in the epoch's order and its global batch's
+        [g0, g1) (training; for validation the global batch is the rank's own)."""
+        n, bs = self.num_samples, self.batch_size
+        if not self.train and self.world > 1:
+            start, end = split_range(0, n, self.rank, self.world)
+            local = bs // self.world
+            for b in range(len(self)):
+                lo = start + b * local
+                yield lo, min(lo + local, end), lo, min(lo + local, end)
+            return
+        for b in range(len(self)):
+            g0, g1 = b * bs, min((b + 1) * bs, n)
+            lo, hi = split_range(g0, g1 - g0, self.rank, self.world)
+            yield lo, hi, g0, g1
+
+    def batch_share(self, index: int) -> float:
+        """This rank's fraction of training batch `index` (1.0 in one process)."""
+        if self.world == 1:
+            return 1.0
+        g0, g1 = index * self.batch_size, min((index + 1) * self.batch_size, self.num_samples)
+        lo, hi = split_range(g0, g1 - g0, self.rank, self.world)
+        return (hi - lo) / max(1, g1 - g0)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if isinstance(self.source, InMemoryImages):
@@ -182,7 +233,7 @@ class BatchLoader:
         if aug.store_bytes(len(source)) <= PREPARED_BUDGET:
             key = ("prepared", str(self.device), aug.size, aug.pad, aug.store_channels)
             store = source.cached(key, lambda: aug.prepare(images))
-        n, bs = self.num_samples, self.batch_size
+        n = self.num_samples
         if self.train:
             order = torch.randperm(n, generator=self.generator)
             draws = aug.draws(n, self.generator)
@@ -190,30 +241,46 @@ class BatchLoader:
             order, draws = torch.arange(n), {}
         order = order.to(self.device, non_blocking=True)
         draws = {k: v.to(self.device, non_blocking=True) for k, v in draws.items()}
-        for b in range(len(self)):
-            sl = slice(b * bs, min((b + 1) * bs, n))
+        for lo, hi, _, _ in self.batch_slices():
+            sl = slice(lo, hi)
             idx = order[sl]
             bd = {k: v[sl] for k, v in draws.items()}
             x = aug.from_store(store, idx, bd) if store is not None else aug(images.index_select(0, idx), bd)
             yield x, labels.index_select(0, idx)
 
     def _iter_stream(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        source: Any = self.source  # a streaming source: a Dataset with a len()
-        sampler = RandomSampler(source, generator=self.generator) if self.train else SequentialSampler(source)
-        loader = DataLoader(self.source, batch_size=self.batch_size, sampler=sampler, drop_last=self.drop_last,
-                            num_workers=self.num_workers, generator=self.generator,
-                            pin_memory=self.device.type == "cuda", persistent_workers=False,
-                            collate_fn=_collate_readable)
-        for b, batch in enumerate(loader):
-            if b >= len(self):
-                break
+        slices = list(self.batch_slices())
+        sampler = _SliceSampler(self.num_samples, [(lo, hi) for lo, hi, _, _ in slices],
+                                self.generator if self.train else None)
+        loader = DataLoader(self.source, batch_sampler=sampler, num_workers=self.num_workers,
+                            generator=self.generator, pin_memory=self.device.type == "cuda",
+                            persistent_workers=False, collate_fn=_collate_readable)
+        for (lo, hi, g0, g1), batch in zip(slices, loader):
+            # Every rank draws the whole global batch's augmentation (same stream in any process count) and
+            # keeps its part; a batch that lost unreadable images keeps the first draws of its part.
+            draws = self.augment.draws(g1 - g0, self.generator) if self.train else {}
             if batch is None:  # every image of this batch became unreadable after the scan
                 continue
             x, y = batch
-            draws = self.augment.draws(x.shape[0], self.generator) if self.train else {}
+            draws = {k: v[lo - g0:hi - g0][:x.shape[0]].to(self.device, non_blocking=True) for k, v in draws.items()}
             x = x.to(self.device, non_blocking=True)
-            draws = {k: v.to(self.device, non_blocking=True) for k, v in draws.items()}
             yield self.augment(x, draws), torch.as_tensor(y, dtype=torch.int64).to(self.device, non_blocking=True)
+
+
+class _SliceSampler(Sampler[list[int]]):
+    """Index lists of a streaming epoch: the epoch's order (a permutation drawn from `generator` when the epoch
+    starts, else the natural order) cut at the given positions."""
+
+    def __init__(self, n: int, slices: list[tuple[int, int]], generator: torch.Generator | None) -> None:
+        self.n, self.slices, self.generator = n, slices, generator
+
+    def __len__(self) -> int:
+        return len(self.slices)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = torch.randperm(self.n, generator=self.generator).tolist() if self.generator is not None else None
+        for lo, hi in self.slices:
+            yield order[lo:hi] if order is not None else list(range(lo, hi))
 
 
 def _collate_readable(samples: list[Any]) -> Any:
@@ -235,12 +302,13 @@ def make_loader(source: ImageSource, *, batch_size: int, device: torch.device | 
                 image_size: tuple[int, int] | int, channels: int, mean: Sequence[float], std: Sequence[float],
                 crop_padding: int = 0, hflip: bool = False, channels_last: bool = False,
                 generator: torch.Generator, max_batches: int | None = None, drop_last: bool = False,
-                num_workers: int | None = None) -> BatchLoader:
+                num_workers: int | None = None, shard: tuple[int, int] | None = None) -> BatchLoader:
     """A loader yielding normalised float batches on `device` (see module docstring).
 
     With `train=False` there is no shuffle and no augmentation, and `generator` is not consumed.
     `mean`/`std` (0..1 scale) may have one value or one per channel. `num_workers` is used by
-    streaming sources only (default min(4, CPUs)).
+    streaming sources only (default min(4, CPUs)). `shard=(rank, world)`: this process's part of every
+    global batch of `batch_size` (see BatchLoader).
     """
     dev = torch.device(device)
     size = (image_size, image_size) if isinstance(image_size, int) else (int(image_size[0]), int(image_size[1]))
@@ -249,4 +317,5 @@ def make_loader(source: ImageSource, *, batch_size: int, device: torch.device | 
                             std=std, device=dev, pad=crop_padding if train else 0, hflip=hflip and train,
                             channels_last=channels_last)
     return BatchLoader(source, batch_size=batch_size, device=dev, train=train, augment=augment,
-                       generator=generator, max_batches=max_batches, drop_last=drop_last, num_workers=num_workers)
+                       generator=generator, max_batches=max_batches, drop_last=drop_last, num_workers=num_workers,
+                       shard=shard)

@@ -45,6 +45,8 @@ FIELD_HELP: dict[str, str] = {
     "image_size": "side of the square input in pixels (none: what the model needs)",
     "val_fraction": "fraction held out for validation where a dataset has no validation split",
     "deterministic": "deterministic algorithms (slower; makes runs bitwise repeatable)",
+    "sync_batchnorm": "with several processes (--nproc, torchrun): batch-norm statistics over the global batch "
+                      "(SyncBatchNorm, CUDA only); no effect in one process",
 }
 
 
@@ -79,6 +81,7 @@ class TrainConfig:
     image_size: int | None = None
     val_fraction: float = 0.1
     deterministic: bool = False
+    sync_batchnorm: bool = False
 
     def validate(self) -> TrainConfig:
         """Check every field (types, ranges, choices); returns self so calls chain."""
@@ -115,6 +118,7 @@ class TrainConfig:
         if self.val_fraction >= 1.0:
             raise InvalidOptionError("val_fraction must be below 1 (a fraction held out), got 1.")
         _bool(self, "deterministic")
+        _bool(self, "sync_batchnorm")
         return self
 
     # --- JSON round trip ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ from workbench.training.device import (
     resolve_precision,
     seed_everything,
 )
-from workbench.training.events import FitResult, RunFacts
+from workbench.training.distributed import Distributed, from_environment
+from workbench.training.events import FitResult, RunFacts, StepMetrics
 from workbench.training.restore import open_store
 from workbench.training.resume import Settings, new_settings, resume_settings
 from workbench.training.run_logger import RunLogger
@@ -66,35 +68,105 @@ class Plan:
 
 def run_training(job: TrainJob, callbacks: Sequence[Callback] = (), control: TrainControl | None = None,
                  progress: ProgressFn | None = None) -> FitResult:
-    """Train (or resume) a run end to end; see docs/ARCHITECTURE.md.
+    """Train (or resume) a run end to end and return how it ended.
 
     Bad input raises WorkbenchError before a new run is created (a resumed run is claimed first, so two resumes
     cannot both train it, and released again). Once training starts, every ending (completed, stopped, failed,
     diverged) is recorded in the store and returned as a FitResult.
+
+    Under a launcher (torchrun, `workbench train --nproc`) every process calls this: global rank 0 plans, owns the
+    store, checkpoints and reports to `callbacks`/`progress`; the others train their shards (see distributed.py).
     """
     control = control or TrainControl()
-    store, claimed = _claim(job) if job.resume_run_id else (None, None)
+    with from_environment() as dist:
+        if not dist.is_main:
+            callbacks, progress = (), None
+        return _run(job, callbacks, control, progress, dist)
+
+
+def _run(job: TrainJob, callbacks: Sequence[Callback], control: TrainControl, progress: ProgressFn | None,
+         dist: Distributed) -> FitResult:
+    main: dict[str, Any] = {"store": None, "claimed": None}   # what only the main process holds
+
+    def plan_on_main() -> tuple[Plan, DataFacts]:
+        if job.resume_run_id:
+            main["store"], main["claimed"] = _claim(job)
+        with _released_on_failure(main["store"], main["claimed"]):
+            plan, main["splits"] = plan_job(job, main["claimed"], progress, control)
+            dist.check(plan.config, plan.device)
+        return plan, DataFacts.of(main["splits"])
+
+    plan, facts = dist.from_main(plan_on_main)
+    store, claimed = main["store"], main["claimed"]
     with _released_on_failure(store, claimed):
-        plan, splits = plan_job(job, claimed, progress, control)
+        plan.device = dist.agree(lambda: dist.device_for(plan.device))
     with determinism(plan.config, plan.device):
         with _released_on_failure(store, claimed):
-            model = build_run_model(plan, progress)
-            generator = torch.Generator().manual_seed(plan.config.seed)
-            train_loader, val_loader = make_loaders(plan, splits, generator)
-            if control.stopped:
-                raise StoppedBeforeStartError("Stopped before training started; no run was created.")
-            store, run_id = _open_run(job, plan, store)
-        logger = RunLogger(store, run_id)
+            def prepare() -> tuple[Any, nn.Module, torch.Generator, tuple[Any, Any]]:
+                splits = main.get("splits") or _load_shard_data(plan, facts, control)
+                model = build_run_model(plan, progress)
+                generator = torch.Generator().manual_seed(plan.config.seed)
+                loaders = make_loaders(plan, splits, generator, dist.shard)
+                if control.stopped:
+                    raise StoppedBeforeStartError("Stopped before training started; no run was created.")
+                return splits, model, generator, loaders
+
+            splits, model, generator, (train_loader, val_loader) = dist.agree(prepare)
+
+            def open_on_main() -> str:
+                main["store"], run_id = _open_run(job, plan, store, dist.world_size)
+                return run_id
+
+            run_id = dist.from_main(open_on_main)
+            store = main["store"]
+        logger = RunLogger(store, run_id) if dist.is_main else None
+        own = [logger, StopRequests(store, run_id, control)] if logger is not None else []
         trainer = Trainer(
             model, plan.config, device=plan.device, precision=plan.precision, train_loader=train_loader,
-            val_loader=val_loader, callbacks=[logger, *callbacks], control=control, run_id=run_id,
-            generator=generator, checkpoint_fn=_checkpoint_writer(store.run_dir(run_id), plan, splits),
-            device_name=device_label(plan.device), facts=RunFacts(
+            val_loader=val_loader, callbacks=[*own, *callbacks], control=dist.trainer_control(control),
+            run_id=run_id, generator=generator, dist=dist, device_name=device_label(plan.device),
+            checkpoint_fn=_checkpoint_writer(store.run_dir(run_id), plan, splits) if dist.is_main else None,
+            facts=RunFacts(
                 arch=plan.arch, dataset=plan.dataset, num_classes=plan.num_classes, train_size=len(splits.train),
                 val_size=len(splits.val), skipped=int(splits.skipped or 0), classes=tuple(splits.classes)))
         result = _fit(trainer, plan, store, run_id, logger, callbacks, progress)
-    _record_result(store, run_id, result)
+    if dist.is_main:
+        _record_result(store, run_id, result)
     return result
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """What the main process's data looks like, so every other process can check it loaded the same data."""
+
+    classes: tuple[str, ...]
+    train_size: int
+    val_size: int
+
+    @classmethod
+    def of(cls, splits: Any) -> DataFacts:
+        return cls(tuple(str(c) for c in splits.classes), len(splits.train), len(splits.val))
+
+
+class StopRequests(Callback):
+    """Honours a stop request made through the run store (`RunStore.request_stop`, e.g. by the app for a run it
+    did not start): checked about once a second at step events, it calls `control.stop()`."""
+
+    def __init__(self, store: Any, run_id: str, control: TrainControl, every_s: float = 1.0) -> None:
+        self.store, self.run_id, self.control, self.every_s = store, run_id, control, every_s
+        self._checked = time.monotonic()
+
+    def on_train_batch_end(self, e: StepMetrics) -> None:
+        now = time.monotonic()
+        if now - self._checked < self.every_s or self.control.stopped:
+            return
+        self._checked = now
+        try:
+            asked = self.store.get_run(self.run_id).stop_requested
+        except WorkbenchError:  # a busy or briefly unreadable store: ask again next time
+            return
+        if asked:
+            self.control.stop()
 
 
 # --- the steps ---------------------------------------------------------------------------------------------
@@ -166,8 +238,10 @@ def build_run_model(plan: Plan, progress: ProgressFn | None = None) -> nn.Module
             "or input size, or use --device cpu.") from None
 
 
-def make_loaders(plan: Plan, splits: Any, generator: torch.Generator) -> tuple[Any, Any]:
-    """Training loader (augmented, shuffled by `generator`) and validation loader, on the plan's device."""
+def make_loaders(plan: Plan, splits: Any, generator: torch.Generator,
+                 shard: tuple[int, int] | None = None) -> tuple[Any, Any]:
+    """Training loader (augmented, shuffled by `generator`) and validation loader, on the plan's device;
+    `shard=(rank, world)`: this process's part of every global batch (see data/loader.py)."""
     from workbench.data import make_loader
 
     cfg, dspec = plan.config, splits.spec  # imagefolder: the folder's own classes/size/mean/std
@@ -177,14 +251,14 @@ def make_loaders(plan: Plan, splits: Any, generator: torch.Generator) -> tuple[A
     common: dict[str, Any] = dict(device=plan.device, image_size=(h, w), channels=c, mean=dspec.mean,
                                   std=dspec.std, channels_last=plan.precision.channels_last)
     train = make_loader(splits.train, batch_size=cfg.batch_size, train=True, crop_padding=crop, hflip=hflip,
-                        generator=generator, max_batches=cfg.max_batches, **common)
+                        generator=generator, max_batches=cfg.max_batches, shard=shard, **common)
     # Validation uses the training batch size, so "try a smaller batch size" also fixes an OOM there.
     val = make_loader(splits.val, batch_size=cfg.batch_size, train=False,
-                      generator=torch.Generator().manual_seed(cfg.seed), **common)
+                      generator=torch.Generator().manual_seed(cfg.seed), shard=shard, **common)
     return train, val
 
 
-def _open_run(job: TrainJob, plan: Plan, store: Any) -> tuple[Any, str]:
+def _open_run(job: TrainJob, plan: Plan, store: Any, world_size: int = 1) -> tuple[Any, str]:
     """Create the run's record (a new run) or prepare the claimed one (drop what follows its checkpoint)."""
     from workbench.runs import RunStore
     from workbench.runs.history import discard_history_after
@@ -203,7 +277,7 @@ def _open_run(job: TrainJob, plan: Plan, store: Any) -> tuple[Any, str]:
         arch=plan.arch, arch_options=plan.options, dataset=plan.dataset, config=plan.config.to_dict(), device=label,
         name=job.name, dataset_options=plan.data_options, experiment_id=job.experiment_id,
         data_root=str(plan.data_root) if plan.data_root is not None else None, input_shape=plan.input_shape,
-        num_classes=plan.num_classes)
+        num_classes=plan.num_classes, world_size=world_size)
     return store, run_id
 
 
@@ -224,13 +298,15 @@ def _checkpoint_writer(folder: Path, plan: Plan, splits: Any) -> Callable[[str, 
     return write
 
 
-def _fit(trainer: Trainer, plan: Plan, store: Any, run_id: str, logger: RunLogger, callbacks: Sequence[Callback],
-         progress: ProgressFn | None) -> FitResult:
-    """Restore a resumed run's position and train; an escape from fit (a second Ctrl-C, a bug) is recorded."""
+def _fit(trainer: Trainer, plan: Plan, store: Any, run_id: str, logger: RunLogger | None,
+         callbacks: Sequence[Callback], progress: ProgressFn | None) -> FitResult:
+    """Restore a resumed run's position and train; an escape from fit (a second Ctrl-C, a bug) is recorded (by the
+    main process: the others have no store)."""
     try:
         if plan.resume_state is not None:
             trainer.load_state_dict(plan.resume_state)
             ckpt.unpack_rng_state(plan.resume_state["rng"])
+        trainer.dist.decorrelate_rng()
         if progress:
             progress("Training", 0.0)
         # A new run (or one resumed without a checkpoint) writes last.pt before its first step, so a run killed
@@ -239,16 +315,19 @@ def _fit(trainer: Trainer, plan: Plan, store: Any, run_id: str, logger: RunLogge
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)
         message = "Interrupted." if interrupted else f"Training failed: {type(exc).__name__}: {exc}"
-        with contextlib.suppress(Exception):
-            store.update_run(run_id, status=RunStatus.STOPPED if interrupted else RunStatus.FAILED, message=message)
+        if store is not None:
+            with contextlib.suppress(Exception):
+                store.update_run(run_id, status=RunStatus.STOPPED if interrupted else RunStatus.FAILED,
+                                 message=message)
         if not isinstance(exc, (KeyboardInterrupt, SystemExit)):
             for cb in callbacks:
                 with contextlib.suppress(Exception):
                     cb.on_exception(message, traceback.format_exc())
         raise
     finally:
-        with contextlib.suppress(Exception):
-            logger.close()
+        if logger is not None:
+            with contextlib.suppress(Exception):
+                logger.close()
 
 
 def _record_result(store: Any, run_id: str, result: FitResult) -> None:
@@ -262,7 +341,7 @@ def _record_result(store: Any, run_id: str, result: FitResult) -> None:
 # --- data ------------------------------------------------------------------------------------------------
 
 
-def _load_data(settings: Settings, download: bool, config: TrainConfig, progress: ProgressFn | None,
+def _load_data(settings: Settings | Plan, download: bool, config: TrainConfig, progress: ProgressFn | None,
                control: TrainControl | None) -> Any:
     from workbench.data import load_splits
 
@@ -279,6 +358,18 @@ def _load_data(settings: Settings, download: bool, config: TrainConfig, progress
                          val_fraction=config.val_fraction, progress=fetch, options=settings.data_options)
     if control is not None and control.stopped:
         raise StoppedBeforeStartError("Stopped while loading the data; no run was created.")
+    return splits
+
+
+def _load_shard_data(plan: Plan, facts: DataFacts, control: TrainControl) -> Any:
+    """The data in a process other than the main one (which downloaded it if asked), checked to be the same."""
+    splits = _load_data(plan, False, plan.config, None, control)
+    if DataFacts.of(splits) != facts:
+        mine = DataFacts.of(splits)
+        raise InvalidOptionError(
+            f"This process reads different data ({mine.train_size} training / {mine.val_size} validation images, "
+            f"{len(mine.classes)} classes) than the main process ({facts.train_size} / {facts.val_size}, "
+            f"{len(facts.classes)} classes); every node needs the same data at the same path.")
     return splits
 
 

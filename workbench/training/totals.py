@@ -1,4 +1,5 @@
-"""The running totals of the epoch in flight: device-side sums per step, host-side totals per emission."""
+"""The running totals of the epoch in flight (device-side sums per step, host-side totals per emission), the
+validation result, and the messages a failing epoch ends with."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+from workbench.training.device import is_out_of_memory
+
+if TYPE_CHECKING:
+    from workbench.training.config import TrainConfig
 
 
 @dataclass
@@ -72,12 +78,17 @@ class DeviceSums:
         self.seen = 0
 
     def add(self, loss: torch.Tensor, main_loss: torch.Tensor, aux_losses: list[torch.Tensor],
-            logits: torch.Tensor, y: torch.Tensor) -> None:
-        """Add one step's detached losses and correct predictions."""
-        self.loss += loss.detach()
+            logits: torch.Tensor, y: torch.Tensor, share: float = 1.0) -> None:
+        """Add one step's detached losses and correct predictions. `share` is this process's fraction of the
+        global batch (several processes): its losses count with that weight, so the sums over processes are the
+        global batch's mean losses."""
+        def part(t: torch.Tensor) -> torch.Tensor:
+            return t.detach() * share if share != 1.0 else t.detach()
+
+        self.loss += part(loss)
         if aux_losses:
-            self.main += main_loss.detach()
-            stacked = torch.stack([a.detach() for a in aux_losses])
+            self.main += part(main_loss)
+            stacked = torch.stack([part(a) for a in aux_losses])
             self.aux = stacked if self.aux is None else self.aux + stacked
         self.correct += (logits.detach().argmax(1) == y).sum()
         self.batches += 1
@@ -91,12 +102,34 @@ class DeviceSums:
             totals.main_loss_sum += float(self.main.item())
             aux = [float(v) for v in self.aux.tolist()]
             totals.aux_loss_sums = [a + b for a, b in zip(totals.aux_loss_sums or [0.0] * len(aux), aux)]
-            self.main.zero_()
-            self.aux = None
+        self._add_counts(totals)
+
+    def packed(self, extra: list[float]) -> torch.Tensor:
+        """[loss, main, correct, seen, *extra, *aux] as one float64 tensor on the device (to all-reduce)."""
+        head = torch.stack([self.loss.double(), self.main.double(), self.correct.double()])
+        tail = torch.tensor([float(self.seen), *extra], dtype=torch.float64).to(head.device, non_blocking=True)
+        parts = [head, tail] + ([self.aux.double()] if self.aux is not None else [])
+        return torch.cat(parts)
+
+    def fold_packed(self, values: list[float], extra: int, totals: EpochTotals) -> None:
+        """Fold a (summed over processes) `packed()` tensor's values into `totals`; `seen` is the global count."""
+        loss, main, correct, seen = values[:4]
+        totals.loss_sum += loss
+        totals.correct += correct
+        if self.aux is not None:
+            totals.main_loss_sum += main
+            aux = values[4 + extra:]
+            totals.aux_loss_sums = [a + b for a, b in zip(totals.aux_loss_sums or [0.0] * len(aux), aux)]
+        self.seen = round(seen)
+        self._add_counts(totals)
+
+    def _add_counts(self, totals: EpochTotals) -> None:
         totals.batches += self.batches
         totals.seen += self.seen
         self.loss.zero_()
         self.correct.zero_()
+        self.main.zero_()
+        self.aux = None
         self.batches = self.seen = 0
 
 
@@ -149,6 +182,17 @@ def check_finite(totals: EpochTotals, epoch: int, lr: float) -> str | None:
             "learning rate, gradient clipping or warm-up.")
 
 
+def failure_message(exc: Exception, config: TrainConfig, device_name: str) -> str:
+    """What a run that raised `exc` reports: out of memory with a smaller batch to try, or the error itself."""
+    if is_out_of_memory(exc):  # CUDA's OutOfMemoryError, or MPS's RuntimeError "... out of memory ..."
+        return (f"Out of memory on {device_name} at batch size {config.batch_size}; "
+                f"try a smaller batch size (e.g. --batch-size {max(1, config.batch_size // 2)}).")
+    message = f"Training failed: {type(exc).__name__}: {str(exc).strip()}"
+    if config.compile:  # compiler bugs show up as arbitrary errors (e.g. a fake-kernel stride assertion)
+        message += "\ntorch.compile was on: start a new run without it to rule out a compiler bug."
+    return message
+
+
 @dataclass(frozen=True)
 class Validation:
     """One pass over the validation set: the main head's mean loss and accuracy, every sample's prediction and
@@ -182,6 +226,14 @@ class ValidationBatches:
         self.correct.append((predictions == labels).sum())
         if aux_losses:
             self.aux.append(torch.stack([a.sum() for a in aux_losses]))
+
+    def tensors(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(per-sample losses, predictions, correct count, aux-loss sums) of this process, on `device`."""
+        if not self.losses:
+            empty = torch.zeros(0, device=device)
+            return empty, empty.long(), torch.zeros((), device=device, dtype=torch.long), empty
+        aux = torch.stack(self.aux).sum(0) if self.aux else torch.zeros(0, device=device)
+        return (torch.cat(self.losses).float(), torch.cat(self.predictions), torch.stack(self.correct).sum(), aux)
 
     def result(self) -> Validation:
         if not self.losses:

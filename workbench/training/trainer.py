@@ -18,7 +18,8 @@ from workbench.runs.records import RunStatus
 from workbench.training.callbacks import Callback, CallbackError, CallbackList
 from workbench.training.config import TrainConfig
 from workbench.training.control import TrainControl
-from workbench.training.device import Precision, is_out_of_memory
+from workbench.training.device import Precision
+from workbench.training.distributed import Distributed
 from workbench.training.events import (
     EpochMetrics,
     FitResult,
@@ -35,6 +36,7 @@ from workbench.training.totals import (
     Validation,
     ValidationBatches,
     check_finite,
+    failure_message,
 )
 
 # Seconds between step-metric events (and device synchronisations): ~16 Hz.
@@ -56,14 +58,18 @@ class Trainer:
 
     Loaders are any re-iterable of (x, y) tensor pairs with a len(). `generator` is the CPU generator that
     drives the training loader's shuffling and augmentation; its state at each epoch start is checkpointed
-    so a run stopped mid-epoch resumes at exactly the same batch.
+    so a run stopped mid-epoch resumes at exactly the same batch. `dist` is this process's part of a multi-process
+    run (sharded loaders, DistributedDataParallel, sums and stops agreed through collectives); the default is one
+    process.
     """
 
     def __init__(self, model: nn.Module, config: TrainConfig, *, device: torch.device, precision: Precision,
                  train_loader: Iterable, val_loader: Iterable | None, callbacks: Sequence[Callback] = (),
                  control: TrainControl | None = None, run_id: str = "", generator: torch.Generator | None = None,
                  checkpoint_fn: CheckpointFn | None = None, facts: RunFacts | None = None,
-                 device_name: str | None = None) -> None:
+                 device_name: str | None = None, dist: Distributed | None = None) -> None:
+        self.dist = dist or Distributed()
+        model = self.dist.prepare(model, config)
         self.model = model
         self.config = config
         self.device = device
@@ -79,7 +85,11 @@ class Trainer:
         self.device_name = device_name or str(device)
         if precision.channels_last:
             model.to(memory_format=torch.channels_last)
-        self.net: nn.Module = torch.compile(model) if config.compile else model  # type: ignore[assignment]
+        wrapped = self.dist.wrap(model, device)
+        self.net: nn.Module = torch.compile(wrapped) if config.compile else wrapped  # type: ignore[assignment]
+        # Validation runs the plain model: each process validates its own shard (no collectives inside).
+        self.eval_net: nn.Module = self.net if wrapped is model else (
+            torch.compile(model) if config.compile else model)  # type: ignore[assignment]
         self.batches_per_epoch = len(train_loader)  # type: ignore[arg-type]
         if config.max_batches:
             self.batches_per_epoch = min(self.batches_per_epoch, config.max_batches)
@@ -188,7 +198,7 @@ class Trainer:
             status, message = RunStatus.FAILED, f"{exc} (run {self.run_id})"
             self.callbacks.on_exception(message, traceback.format_exc())
         except Exception as exc:  # a failed run is reported, not raised (the GUI thread must not die)
-            status, message = RunStatus.FAILED, self._failure_message(exc)
+            status, message = RunStatus.FAILED, failure_message(exc, self.config, self.device_name)
             self.callbacks.on_exception(message, traceback.format_exc())
         result = self._result(status, message, checkpoint or self.last_checkpoint)
         self.callbacks.on_fit_end(result)
@@ -217,16 +227,6 @@ class Trainer:
     def _stop_message(self) -> str:
         where = "during validation" if self.batch >= self.batches_per_epoch else f"after {self.batch} batch(es)"
         return f"Stopped by request in epoch {self.epoch + 1} {where}."
-
-    def _failure_message(self, exc: Exception) -> str:
-        cfg = self.config
-        if is_out_of_memory(exc):  # CUDA's OutOfMemoryError, or MPS's RuntimeError "... out of memory ..."
-            return (f"Out of memory on {self.device_name} at batch size {cfg.batch_size}; "
-                    f"try a smaller batch size (e.g. --batch-size {max(1, cfg.batch_size // 2)}).")
-        message = f"Training failed: {type(exc).__name__}: {str(exc).strip()}"
-        if cfg.compile:  # compiler bugs show up as arbitrary errors (e.g. a fake-kernel stride assertion)
-            message += "\ntorch.compile was on: start a new run without it to rule out a compiler bug."
-        return message
 
     def _result(self, status: RunStatus, message: str, checkpoint: str | None) -> FitResult:
         last = self.last
@@ -260,11 +260,11 @@ class Trainer:
             # A stop (also one while paused) leaves this batch untrained: it is replayed on resume.
             if not self._wait_while_paused(clock):
                 break
-            self._optimizer_step(*self._to_device(x, y), sums)
+            self._optimizer_step(*self._to_device(x, y), sums, self.dist.batch_share(self.train_loader, i))
             self.batch = i + 1
             if not self._warm:
-                self._warm_up_done(clock, sums, int(y.shape[0]))
-            if self.control.stopped or clock.emit_due(STEP_EMIT_INTERVAL):
+                self._warm_up_done(clock, sums, int(y.shape[0]) * self.dist.world_size)
+            if self.dist.sync_due(clock, self.control, STEP_EMIT_INTERVAL):
                 self._fold(sums, clock)
                 if self.control.stopped:
                     break
@@ -305,27 +305,31 @@ class Trainer:
         self._has_aux = self._has_aux or bool(aux_losses)
         return loss, main_loss, aux_losses, main
 
-    def _optimizer_step(self, x: torch.Tensor, y: torch.Tensor, sums: DeviceSums) -> None:
-        """Forward, backward (scaled under fp16), optional clipping, optimizer and scheduler step."""
+    def _optimizer_step(self, x: torch.Tensor, y: torch.Tensor, sums: DeviceSums, share: float = 1.0) -> None:
+        """Forward, backward (scaled under fp16), optional clipping, optimizer and scheduler step. `share` is this
+        process's fraction of the global batch: DDP averages the processes' gradients, so weighting each loss by
+        share * world size makes that average the gradient of the global batch's mean loss."""
         cfg, opt, scaler = self.config, self.optimizer, self.scaler
         loss, main_loss, aux_losses, logits = self._forward_loss(x, y)
+        weight = share * self.dist.world_size
+        grad_loss = loss * weight if weight != 1.0 else loss
         opt.zero_grad(set_to_none=True)
         if scaler is not None:
-            scaler.scale(loss).backward()
+            scaler.scale(grad_loss).backward()
             if cfg.grad_clip:
                 scaler.unscale_(opt)
                 nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             scaler.step(opt)
             scaler.update()
         else:
-            loss.backward()
+            grad_loss.backward()
             if cfg.grad_clip:
                 nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             opt.step()
         if self._step_scheduler:
             self.scheduler.step()
         self.step += 1
-        sums.add(loss, main_loss, aux_losses, logits, y)
+        sums.add(loss, main_loss, aux_losses, logits, y, share)
 
     def _warm_up_done(self, clock: EpochClock, sums: DeviceSums, images: int) -> None:
         """After this process's first step: leave torch.compile's one-off warm-up out of img/s."""
@@ -336,8 +340,9 @@ class Trainer:
             self.totals.untimed += images
 
     def _fold(self, sums: DeviceSums, clock: EpochClock) -> None:
-        """Synchronise the device sums into the epoch's totals; raise Diverged if the loss is not finite."""
-        sums.fold_into(self.totals)
+        """Synchronise the device sums into the epoch's totals (over all processes, agreeing on stop and pause);
+        raise Diverged if the loss is not finite."""
+        self.dist.fold(sums, self.totals, clock)
         self.totals.seconds = clock.elapsed()
         problem = check_finite(self.totals, self.epoch + 1, self.config.lr)
         if problem:
@@ -365,20 +370,21 @@ class Trainer:
         """
         if self.val_loader is None:
             return Validation.empty()
+        self.dist.sync_buffers(self.model)  # every process validates the model rank 0 checkpoints
         if self._has_aux:
-            set_summary_mode(self.net)
+            set_summary_mode(self.eval_net)
         else:
-            self.net.eval()
+            self.eval_net.eval()
         batches = ValidationBatches()
         for x, y in self.val_loader:
             if not self._wait_while_paused():
                 raise _ValidationStopped
             x, y = self._to_device(x, y)
             with self.precision.autocast(self.device):
-                main, aux = split_outputs(self.net(x))
+                main, aux = split_outputs(self.eval_net(x))
             batches.add(self.val_criterion(main.float(), y), main.argmax(1), y,
                         [self.val_criterion(a.float(), y) for a in aux])
-        return batches.result()
+        return self.dist.validation(batches, self.device)
 
     def _end_epoch(self) -> bool | None:
         """Validate, record, checkpoint and notify; True when early stopping triggers, None when a stop
