@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QProgressBar, QPushButton, QSpinBox, QTableWidget
+from PySide6.QtWidgets import QAbstractItemView, QProgressBar, QPushButton, QSpinBox
 
 from workbench.ui.main_window import MainWindow
 
@@ -49,7 +49,7 @@ def test_train_two_epochs_from_the_main_window(qtbot: Any, workspace: Path, sett
     assert progress.value() == progress.maximum() == 2
     x, _ = w.plots.curves["val_accuracy"].getData()
     assert list(x) == [1.0, 2.0]
-    runs = w.findChild(QTableWidget, "runsList")
+    runs = w.findChild(QAbstractItemView, "runsList")
     assert runs.rowCount() == 1 and runs.item(0, 0).text() == "completed"
     assert panel.etaLabel.text() == "ETA –" and w.device_label.text() == "Device: cpu"
     assert w.throughput_label.text().endswith("img/s") and w.throughput_label.text()[0].isdigit()

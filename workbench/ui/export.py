@@ -1,4 +1,5 @@
-"""File → Export: a plot as PNG, a run's metrics as CSV. Each action takes a path so tests skip the dialogs."""
+"""File → Export: a plot as PNG or SVG, a run's metrics as CSV. Each action takes a path so tests skip the dialogs;
+the window confirms each file written in its status bar (`confirm_saved`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMainWindow, QWidget
 
 if TYPE_CHECKING:
     from workbench.runs import RunStore
@@ -40,6 +41,21 @@ def export_plot_png(plots: LivePlots, path: Path, plot: str | None = None) -> Pa
     if not plots.grab().save(str(path), "PNG"):
         raise OSError(f"Could not write {path}; choose a folder you can write to.")
     return path
+
+
+def export_plot_svg(plots: LivePlots, path: Path, plot: str | None = None) -> Path:
+    """One plot (pyqtgraph's SVGExporter), or the four plots as shown (plot None), as an SVG file."""
+    try:
+        return plots.export_svg(plot, Path(path))
+    except OSError:
+        raise
+    except Exception as exc:  # the exporter reports a bad path as whatever the XML writer raised
+        raise OSError(f"Could not write {path} ({exc}); choose a folder you can write to.") from exc
+
+
+def confirm_saved(window: QMainWindow, what: str, path: Path) -> None:
+    """Say in the window's status bar where an export was written."""
+    window.statusBar().showMessage(f"Saved {what} to {path}", 15_000)
 
 
 def write_metrics_csv(store: RunStore, run_id: str, path: Path) -> Path:

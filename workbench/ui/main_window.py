@@ -355,6 +355,9 @@ def wire_training(panel: TrainingPanel, plots: LivePlots, runs: RunsPanel) -> No
     panel.runFinished.connect(runs.run_finished)
     runs.overlayChanged.connect(plots.set_overlays)
     runs.resumeRequested.connect(panel.resume_run)
+    runs.historyLoaded.connect(plots.merge_history)     # a resumed run's curves are the whole run
+    runs.followChanged.connect(plots.follow)            # a run trained by another process, live
+    plots.visibilityChanged.connect(runs.set_curves_visible)
 
 
 class FirstPaintWatcher(QObject):

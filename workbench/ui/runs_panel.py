@@ -1,66 +1,64 @@
-"""The runs list: every run in the workspace's run store, with overlay, resume, delete and open-folder."""
+"""The runs list: every run in the workspace's run store, with its hyper-parameters, and what can be done with runs.
+
+- The table (`runsList`, see runs_table.py) sorts on any column; runs of an experiment are grouped under one row,
+  and selecting that row selects its runs. Parameter counts are computed off the GUI thread and filled in later.
+- Selecting runs overlays their curves (`overlayChanged`), labelled by their names or by what differs between them
+  (run_labels.py); "Show only what differs" (`differsOnly`) hides the columns in which the selected runs agree.
+- Runs trained by another process (a CLI or torchrun run) are followed: the store is polled off the GUI thread
+  (run_watch.py) while such a run is running or this tab or the curves are on screen; selecting one such run shows
+  its curves live (`followChanged`), and Stop asks it to stop through the store.
+- A run that starts here gets its stored history (a resumed run's earlier epochs) through `historyLoaded`.
+"""
 
 from __future__ import annotations
 
-import datetime as _dt
+import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices, QShowEvent, QStandardItem
 from PySide6.QtWidgets import (
-    QAbstractItemView,
+    QCheckBox,
     QHBoxLayout,
-    QHeaderView,
+    QInputDialog,
     QLabel,
+    QLineEdit,
     QMessageBox,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from workbench.ui.plots import RunCurves
+from workbench.runs.records import RunStatus
+from workbench.ui.plot_data import RunCurves, overlay_metric_names
+from workbench.ui.run_labels import difference_labels
+from workbench.ui.run_watch import FollowRequest, PollResult, RunWatcher, history_task, parameters_task, run_curves
+from workbench.ui.runs_table import KEYS, RUN_ROLE, RunsModel, RunsView
+from workbench.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
-    from workbench.runs import RunRecord, RunStatus, RunStore
+    from PySide6.QtGui import QCloseEvent, QHideEvent
+
+    from workbench.runs import RunRecord, RunStore
     from workbench.training.events import FitResult, FitStart
 
-if TYPE_CHECKING:
-    from workbench.runs import RunStatus
+__all__ = ["RunCurves", "RunsPanel"]
 
-COLUMNS = ("Status", "Architecture", "Dataset", "Best val acc", "Epochs", "Date", "Run")
-HINT = "Select one or more runs (Ctrl/Shift-click) to overlay their curves on the training plots."
-
-
-class _SortItem(QTableWidgetItem):
-    """A cell that sorts by a hidden key (numbers, timestamps) instead of its text."""
-
-    def __init__(self, text: str, key: float | str) -> None:
-        super().__init__(text)
-        self.key = key
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        if isinstance(other, _SortItem) and type(self.key) is type(other.key):
-            return bool(self.key < other.key)  # type: ignore[operator]
-        return self.text() < other.text()
-
-
-def run_label(rec: RunRecord) -> str:
-    """How a run is named in legends: its name, else architecture/dataset and its start date and time."""
-    if getattr(rec, "name", ""):
-        return str(rec.name)
-    when = _dt.datetime.fromtimestamp(rec.created_at).strftime("%Y-%m-%d %H:%M:%S")
-    return f"{rec.arch}/{rec.dataset} {when}"
+HINT = ("Select runs (Ctrl/Shift-click) to overlay their curves on the training plots; select an experiment to "
+        "overlay all its runs. Double-click a name to rename a run.")
 
 
 class RunsPanel(QWidget):
-    """`overlayChanged(list[RunCurves])` carries the selected stored runs' curves; `resumeRequested(run_id)` asks
-    for a run to be continued; `errorOccurred(message, details)`."""
+    """`overlayChanged(list[RunCurves])`, `followChanged(RunCurves | None)` (a run of another process to show as the
+    main curves), `historyLoaded(RunCurves)` (the stored points of the run that started here), `resumeRequested(run
+    id)`, `errorOccurred(message, details)`."""
 
     overlayChanged = Signal(object)
+    followChanged = Signal(object)
+    historyLoaded = Signal(object)
     resumeRequested = Signal(str)
     errorOccurred = Signal(str, str)
 
@@ -71,34 +69,47 @@ class RunsPanel(QWidget):
         self._store: RunStore | None = None
         self.records: list[RunRecord] = []
         self.active_run_id: str | None = None   # the run being trained here (never overlaid/deleted)
-        self.runsList = QTableWidget(0, len(COLUMNS))
-        self.runsList.setObjectName("runsList")
-        self.runsList.setHorizontalHeaderLabels(COLUMNS)
-        self.runsList.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.runsList.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.runsList.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.runsList.verticalHeader().setVisible(False)
-        header = self.runsList.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
-        self.runsList.setSortingEnabled(True)
-        self.runsList.sortByColumn(COLUMNS.index("Date"), Qt.SortOrder.DescendingOrder)
+        self.parameters: dict[str, int | None] = {}
+        self._counted: set[str] = set()
+        self.curves_visible = False
+        self.following: str | None = None        # the run of another process shown as the main curves
+        self._stamps: dict[str, float] = {}      # updated_at of the runs whose curves are shown
+        self._pending_history: FitStart | None = None
+        self.model = RunsModel(self)
+        self.runsList = RunsView(self.model)
         self.runsList.itemSelectionChanged.connect(self._on_selection)
+        self.model.itemChanged.connect(self._on_item_changed)
         self.hintLabel = QLabel(HINT)
         self.hintLabel.setObjectName("runsHint")
         self.hintLabel.setWordWrap(True)
         self.hintLabel.setEnabled(False)  # drawn in the palette's muted text colour
+        self.differsOnly = QCheckBox("Show only what differs")
+        self.differsOnly.setObjectName("differsOnly")
+        self.differsOnly.setToolTip("With several runs selected, hide the columns in which they all agree.")
+        self.differsOnly.toggled.connect(self._apply_differs)
         buttons = QHBoxLayout()
         self.refreshButton = self._button("Refresh", "refreshRunsButton", self.refresh, buttons)
         self.resumeButton = self._button("Resume", "resumeRunButton", self.resume_selected, buttons)
-        self.deleteButton = self._button("Delete…", "deleteRunButton", lambda: self.delete_selected(), buttons)
-        self.openButton = self._button("Open folder", "openRunFolderButton", lambda: self.open_folder(), buttons)
+        self.stopButton = self._button("Stop", "stopRunButton", self.stop_selected, buttons)
+        self.stopButton.setToolTip("Ask a run trained by another process (e.g. the CLI) to stop; it checkpoints.")
+        self.renameButton = self._button("Rename…", "renameRunButton", self.rename_selected, buttons)
+        self.deleteButton = self._button("Delete…", "deleteRunButton", self._on_delete_clicked, buttons)
+        self.openButton = self._button("Open folder", "openRunFolderButton", self._on_open_clicked, buttons)
         buttons.addStretch(1)
+        buttons.addWidget(self.differsOnly)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.hintLabel)
         layout.addWidget(self.runsList)
         layout.addLayout(buttons)
+        self.watcher = RunWatcher(self._get_store, self)
+        self.watcher.polled.connect(self._on_polled)
+        self.watcher.failed.connect(self._on_poll_failed)
+        self.history_runner = TaskRunner("run-history", self)
+        self.history_runner.done.connect(self._on_history)
+        self.history_runner.finished.connect(self._next_history)
+        self.params_runner = TaskRunner("run-parameters", self)
+        self.params_runner.done.connect(self._on_parameters)
         self._update_buttons()
 
     def _button(self, text: str, name: str, slot: Callable[[], object], layout: QHBoxLayout) -> QPushButton:
@@ -117,52 +128,85 @@ class RunsPanel(QWidget):
             self._store = RunStore(self.workspace)
         return self._store
 
+    def _get_store(self) -> RunStore:
+        return self.store
+
     def close_store(self) -> None:
+        self.shutdown()
         if self._store is not None:
             self._store.close()
             self._store = None
 
-    # ----- listing -------------------------------------------------------------------------
+    def shutdown(self, timeout_ms: int = 2000) -> bool:
+        """Stop polling and wait for this panel's background reads."""
+        ok = self.watcher.shutdown(timeout_ms)
+        self._pending_history = None
+        return all([ok, self.history_runner.wait(timeout_ms), self.params_runner.wait(timeout_ms)])
+
+    # ----- listing -------------------------------------------------------------------------------------------
     @Slot()
     def refresh(self) -> None:
-        """Reload the runs from the store, keeping the selection."""
+        """Reload the runs from the store now (in this thread), keeping the selection."""
         try:
             records = self.store.list_runs()
         except Exception as exc:
             self.errorOccurred.emit(f"Could not read the run list: {exc}", "")
             return
-        selected = set(self.selected_run_ids())
-        self.runsList.blockSignals(True)
-        self.runsList.setSortingEnabled(False)  # rows would move while they are filled
-        self.runsList.setRowCount(len(records))
-        for row, rec in enumerate(records):
-            best = rec.best_val_accuracy
-            date = _dt.datetime.fromtimestamp(rec.created_at).strftime("%Y-%m-%d %H:%M")
-            planned = rec.config.get("epochs") if isinstance(rec.config, dict) else None
-            values: tuple[tuple[str, float | str], ...] = (
-                      (rec.status, rec.status), (rec.arch, rec.arch), (rec.dataset, rec.dataset),
-                      ("" if best is None else f"{100 * best:.2f} %", -1.0 if best is None else best),
-                      (f"{rec.epochs_completed}/{planned}" if planned else str(rec.epochs_completed),
-                       rec.epochs_completed), (date, rec.created_at), (rec.name or rec.run_id, rec.name or rec.run_id))
-            for col, (text, key) in enumerate(values):
-                item = _SortItem(str(text), key)
-                item.setData(Qt.ItemDataRole.UserRole, rec.run_id)
-                if rec.message:
-                    item.setToolTip(rec.message)
-                self.runsList.setItem(row, col, item)
-        self.records = records
-        self.runsList.setSortingEnabled(True)
-        self.runsList.clearSelection()
-        for row in range(self.runsList.rowCount()):
-            if self._row_run_id(row) in selected:
-                self.runsList.selectRow(row)
-        self.runsList.blockSignals(False)
+        self._apply(records)
+
+    def is_external(self, record: RunRecord) -> bool:
+        """True for a run being trained right now by another process (not by this app)."""
+        if record.status != RunStatus.RUNNING or record.run_id == self.active_run_id:
+            return False
+        return (record.owner_pid, record.owner_host) != (os.getpid(), socket.gethostname())
+
+    def _apply(self, records: list[RunRecord]) -> None:
+        self.records = list(records)
+        external = {r.run_id for r in records if self.is_external(r)}
+        if self.model.sync(records, self.parameters, external):
+            self.runsList.setRootIsDecorated(bool(self.model.groups))
+            self.runsList.expandAll()
+            for column in range(len(KEYS) - 1):
+                self.runsList.resizeColumnToContents(column)
         self._update_buttons()
+        self._count_parameters()
+        self._update_watch()
+        if self.following is None and any(
+                self._stamps.get(r.run_id, r.updated_at) != r.updated_at for r in records):
+            self._emit_curves()   # an overlaid run changed (it trains elsewhere, or was renamed)
+
+    def _count_parameters(self) -> None:
+        """Count the parameters of runs not counted yet, off the GUI thread, while the table is on screen."""
+        missing = [r for r in self.records if r.run_id not in self._counted]
+        if missing and self.isVisible() and not self.params_runner.is_running():
+            self._counted.update(r.run_id for r in missing)
+            self.params_runner.start(parameters_task(missing))
+
+    def _on_parameters(self, counts: dict[str, int | None]) -> None:
+        self.parameters.update(counts)
+        self.model.sync(self.records, self.parameters, {r.run_id for r in self.records if self.is_external(r)})
+        self._count_parameters()
 
     def run_started(self, start: FitStart) -> None:
-        """A run is being trained here: list it (it is never overlaid or deleted while live)."""
+        """A run is being trained here: list it and load what the store already has of it (a resumed run)."""
         self.active_run_id = start.run_id
+        if self.following is not None:   # the live curves are this run's now
+            self.following = self.watcher.follow = None
         self.refresh()
+        self._pending_history = start
+        self._next_history()
+
+    def _next_history(self) -> None:
+        start = self._pending_history
+        if start is None or self.history_runner.is_running():
+            return
+        self._pending_history = None
+        label = f"{start.arch} on {start.dataset}"
+        self.history_runner.start(history_task(self.store, start.run_id, label, start.epochs,
+                                               start.batches_per_epoch))
+
+    def _on_history(self, curves: RunCurves) -> None:
+        self.historyLoaded.emit(curves)
 
     def run_finished(self, _result: FitResult) -> None:
         """The live run ended: show how."""
@@ -179,61 +223,180 @@ class RunsPanel(QWidget):
         records = sorted(self.records, key=lambda r: r.created_at, reverse=True)
         return records[0].run_id if records else None
 
-    def _row_run_id(self, row: int) -> str | None:
-        item = self.runsList.item(row, 0)
-        return None if item is None else item.data(Qt.ItemDataRole.UserRole)
-
     def selected_run_ids(self) -> list[str]:
-        """Selected runs in the table's (sorted) row order."""
-        rows = sorted({index.row() for index in self.runsList.selectionModel().selectedRows()})
-        return [rid for r in rows if (rid := self._row_run_id(r))]
+        """Selected runs in display order; a selected experiment stands for all its runs."""
+        return self.runsList.selected_run_ids()
 
     def select_runs(self, run_ids: list[str]) -> None:
         """Select rows by run id (this also updates the overlays)."""
-        self.runsList.clearSelection()
-        mode = self.runsList.selectionMode()
-        self.runsList.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
-        for row in range(self.runsList.rowCount()):
-            if self._row_run_id(row) in run_ids:
-                self.runsList.selectRow(row)
-        self.runsList.setSelectionMode(mode)
+        self.runsList.select_runs(run_ids)
+
+    def select_experiment(self, experiment_id: str) -> None:
+        """Select an experiment's group row (its runs are overlaid together)."""
+        self.runsList.select_experiment(experiment_id)
 
     def _record(self, run_id: str) -> RunRecord | None:
         return next((r for r in self.records if r.run_id == run_id), None)
 
     def _update_buttons(self) -> None:
         ids = self.selected_run_ids()
-        one = self._record(ids[0]) if len(ids) == 1 else None
-        self.resumeButton.setEnabled(one is not None and one.status.can_resume)
-        self.deleteButton.setEnabled(bool(ids) and self.active_run_id not in ids)
+        records = [r for i in ids if (r := self._record(i)) is not None]
+        one = records[0] if len(records) == 1 else None
+        self.resumeButton.setEnabled(one is not None and one.status.can_resume and self.active_run_id is None)
+        self.deleteButton.setEnabled(any(r.run_id != self.active_run_id and r.status != RunStatus.RUNNING
+                                         for r in records))
         self.openButton.setEnabled(one is not None)
+        self.renameButton.setEnabled(one is not None)
+        self.stopButton.setEnabled(any(self.is_external(r) and not r.stop_requested for r in records))
+        self.differsOnly.setEnabled(len(records) >= 2)
 
-    # ----- overlays ------------------------------------------------------------------------
+    # ----- curves --------------------------------------------------------------------------------------------
     @Slot()
     def _on_selection(self) -> None:
         self._update_buttons()
+        self._apply_differs()
+        self._emit_curves()
+
+    def _emit_curves(self) -> None:
+        """Overlay the selected runs, or follow the one selected run that another process trains."""
+        ids = [i for i in self.selected_run_ids() if i != self.active_run_id]
+        single = self._record(ids[0]) if len(ids) == 1 else None
+        if single is not None and self.active_run_id is None and (
+                self.is_external(single) or self.following == single.run_id):
+            if self.following != single.run_id:
+                self.following = single.run_id
+                self.watcher.follow = FollowRequest(single.run_id, difference_labels([single])[single.run_id])
+                self._stamps = {}
+                self.overlayChanged.emit([])
+                self.watcher.poll()
+            return
+        if self.following is not None:
+            self.following = None
+            self.watcher.follow = None
+            self.followChanged.emit(None)
         self.overlayChanged.emit(self.overlay_data())
 
     def overlay_data(self) -> list[RunCurves]:
-        """Metrics of the selected runs (the live run excluded)."""
+        """Epoch curves of the selected runs (the live run excluded), labelled by what differs between them."""
+        records = [r for i in self.selected_run_ids() if i != self.active_run_id and (r := self._record(i))]
+        active = self._record(self.active_run_id) if self.active_run_id else None
+        labels = difference_labels(records, [active] if active is not None else [])
         out: list[RunCurves] = []
-        for run_id in self.selected_run_ids():
-            if run_id == self.active_run_id:
-                continue
-            rec = self._record(run_id)
+        self._stamps = {}
+        for rec in records:
             try:
-                metrics = self.store.metrics(run_id)
+                out.append(run_curves(self.store, rec, labels[rec.run_id], overlay_metric_names()))
             except Exception as exc:
-                self.errorOccurred.emit(f"Could not read the metrics of run {run_id}: {exc}", "")
+                self.errorOccurred.emit(f"Could not read the metrics of run {rec.run_id}: {exc}", "")
                 continue
-            out.append(RunCurves(run_id, run_label(rec) if rec else run_id, metrics))
+            self._stamps[rec.run_id] = rec.updated_at
         return out
 
-    # ----- actions -------------------------------------------------------------------------
+    # ----- following runs of other processes -----------------------------------------------------------------
+    def set_curves_visible(self, visible: bool) -> None:
+        """The curves tab is (not) on screen: poll while it is, so a CLI run that starts shows up."""
+        self.curves_visible = visible
+        self._update_watch()
+
+    def polling_wanted(self) -> bool:
+        """Poll while a run trains in another process, or while this tab or the curves are on screen."""
+        return self.isVisible() or self.curves_visible or any(self.is_external(r) for r in self.records)
+
+    def _update_watch(self) -> None:
+        self.watcher.set_wanted(self.polling_wanted())
+
+    def _on_polled(self, result: PollResult) -> None:
+        self._apply(list(result.records))
+        followed = result.followed
+        follow = self.watcher.follow
+        if followed is not None and follow is not None and followed.run_id == self.following == follow.run_id:
+            record = self._record(followed.run_id)
+            self.watcher.follow = FollowRequest(follow.run_id, follow.label, record.updated_at if record else None)
+            self.followChanged.emit(followed)
+
+    def _on_poll_failed(self, message: str) -> None:
+        self.watcher.set_wanted(False)   # e.g. the workspace went away: say it once, not twice a second
+        self.errorOccurred.emit(f"Could not follow the runs of this workspace: {message}", "")
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._update_watch()
+        self.watcher.poll()
+        self._count_parameters()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown(1000)
+        super().closeEvent(event)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        if not self.window().isVisible():   # the window closes: no more reads behind its back
+            self.shutdown(1000)
+        else:
+            self._update_watch()
+
+    # ----- actions -------------------------------------------------------------------------------------------
+    @Slot()
+    def _on_delete_clicked(self) -> None:
+        self.delete_selected()
+
+    @Slot()
+    def _on_open_clicked(self) -> None:
+        self.open_folder()
+
     def resume_selected(self) -> None:
         ids = self.selected_run_ids()
         if len(ids) == 1 and (rec := self._record(ids[0])) is not None and rec.status.can_resume:
             self.resumeRequested.emit(rec.run_id)
+
+    def stop_selected(self) -> int:
+        """Ask the selected runs that other processes train to stop (through the store); returns how many."""
+        asked = 0
+        for run_id in self.selected_run_ids():
+            rec = self._record(run_id)
+            if rec is None or not self.is_external(rec):
+                continue
+            try:
+                self.store.request_stop(run_id)
+                asked += 1
+            except Exception as exc:
+                self.errorOccurred.emit(f"Could not ask run {run_id} to stop: {exc}", "")
+        self.refresh()
+        return asked
+
+    def rename_run(self, run_id: str, name: str) -> bool:
+        """Give a run a name (it labels its curves); an empty name goes back to the automatic label."""
+        try:
+            self.store.update_run(run_id, name=name.strip())
+        except Exception as exc:
+            self.errorOccurred.emit(f"Could not rename run {run_id}: {exc}", "")
+            return False
+        self.refresh()
+        return True
+
+    def rename_selected(self) -> bool:
+        ids = self.selected_run_ids()
+        rec = self._record(ids[0]) if len(ids) == 1 else None
+        if rec is None:
+            return False
+        name, ok = QInputDialog.getText(self, "Rename run", f"Name of run {rec.run_id}:", QLineEdit.EchoMode.Normal,
+                                        rec.name)
+        return bool(ok) and self.rename_run(rec.run_id, name)
+
+    def _on_item_changed(self, item: QStandardItem) -> None:
+        run_id = str(item.data(RUN_ROLE) or "")
+        rec = self._record(run_id)
+        if rec is not None and item.column() == KEYS.index("name") and item.text().strip() != rec.name:
+            self.rename_run(run_id, item.text())
+
+    def _apply_differs(self) -> None:
+        """Hide the columns in which the selected runs agree (with "Show only what differs" ticked)."""
+        records = [r for i in self.selected_run_ids() if (r := self._record(i)) is not None]
+        self.runsList.show_only_differing(records if self.differsOnly.isChecked() else [])
+
+    def visible_columns(self) -> list[str]:
+        """The keys of the columns shown."""
+        return self.runsList.visible_columns()
 
     def confirm_delete(self, count: int) -> bool:
         """Ask before deleting (tests monkeypatch this or call delete_selected(confirm=False))."""
@@ -243,7 +406,8 @@ class RunsPanel(QWidget):
 
     def delete_selected(self, confirm: bool = True) -> int:
         """Delete the selected runs (rows and folders); returns how many were deleted."""
-        ids = [i for i in self.selected_run_ids() if i != self.active_run_id]
+        ids = [i for i in self.selected_run_ids() if i != self.active_run_id
+               and (rec := self._record(i)) is not None and rec.status != RunStatus.RUNNING]
         if not ids or (confirm and not self.confirm_delete(len(ids))):
             return 0
         deleted = 0
@@ -270,3 +434,4 @@ class RunsPanel(QWidget):
             self.errorOccurred.emit(f"The folder of run {ids[0]} no longer exists; refresh the run list.", "")
             return False
         return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))))
+

@@ -7,12 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QStyle
 
 from workbench.ui.dialogs import show_about, show_error
 
 if TYPE_CHECKING:
+    from workbench.ui.export_model_dialog import ExportModelDialog
     from workbench.ui.main_window import MainWindow
 
 Shortcut = QKeySequence | QKeySequence.StandardKey | str | None
@@ -41,6 +43,8 @@ def build_menus(window: MainWindow, tabs: tuple[str, ...]) -> None:
     file_menu.addSeparator()
     window.export_png_action = add_action(window, file_menu, "Export plot as &PNG…", window.export_plot_png)
     window.export_csv_action = add_action(window, file_menu, "Export metrics as &CSV…", window.export_metrics_csv)
+    add_action(window, file_menu, "Export plot as &SVG…", functools.partial(export_plot_svg, window))
+    add_action(window, file_menu, "Export &model…", functools.partial(export_model, window))
     file_menu.addSeparator()
     add_action(window, file_menu, "&Quit", window.close, QKeySequence.StandardKey.Quit, sp.SP_DialogCloseButton)
     view = bar.addMenu("&View")
@@ -78,10 +82,54 @@ def export_plot_png(window: MainWindow, path: Path | str | None = None, plot: st
         if path is None:
             return None
     try:
-        return export.export_plot_png(plots, Path(path), plot if isinstance(plot, str) else None)
+        written = export.export_plot_png(plots, Path(path), plot if isinstance(plot, str) else None)
     except OSError as exc:
         show_error(window, f"Could not write the PNG file: {exc}", "")
         return None
+    export.confirm_saved(window, "the plot", written)
+    return written
+
+
+def export_plot_svg(window: MainWindow, path: Path | str | None = None, plot: str | bool | None = False
+                    ) -> Path | None:
+    """File → Export plot as SVG: like `export_plot_png`, as vector graphics (pyqtgraph's SVGExporter)."""
+    from workbench.ui import export
+
+    plots = window.plots
+    if plots is None:
+        return None
+    if plot is False:
+        plot = export.ask_plot(window)
+        if plot is False:
+            return None
+    if path is None:
+        path = export.ask_save_path(window, "Export plot as SVG", window.workspace / f"{plot or 'plots'}.svg",
+                                    "SVG images (*.svg)")
+        if path is None:
+            return None
+    try:
+        written = export.export_plot_svg(plots, Path(path), plot if isinstance(plot, str) else None)
+    except OSError as exc:
+        show_error(window, f"Could not write the SVG file: {exc}", "")
+        return None
+    export.confirm_saved(window, "the plot", written)
+    return written
+
+
+def export_model(window: MainWindow, run_id: str | None = None) -> ExportModelDialog | None:
+    """File → Export model…: the dialog for the selected run (else the last one), opened window-modal."""
+    from workbench.ui.export_model_dialog import ExportModelDialog
+
+    runs = window.runs_panel
+    if runs is None:
+        return None
+    if run_id is None:
+        selected = runs.selected_run_ids()
+        run_id = selected[0] if selected else runs.newest_run_id()
+    dialog = ExportModelDialog(window.workspace, runs.records, run_id, window)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+    dialog.open()
+    return dialog
 
 
 def export_metrics_csv(window: MainWindow, path: Path | str | None = None) -> Path | None:
@@ -101,8 +149,11 @@ def export_metrics_csv(window: MainWindow, path: Path | str | None = None) -> Pa
             return None
     try:
         if run_id and runs.status_of(run_id) is not None:
-            return export.write_metrics_csv(runs.store, run_id, Path(path))
-        return plots.export_csv(Path(path))
+            written = export.write_metrics_csv(runs.store, run_id, Path(path))
+        else:
+            written = plots.export_csv(Path(path))
     except OSError as exc:
         show_error(window, f"Could not write the CSV file: {exc}", "")
         return None
+    export.confirm_saved(window, "the metrics", written)
+    return written
