@@ -35,6 +35,7 @@ def test_memory_agrees_with_the_summary_totals(lenet_totals, optimizer: str, mom
         t.total_mb * 1e6, abs=20_000)
     assert est.memory_estimate(t, 32, optimizer, momentum, area_scale=4.0).activations == pytest.approx(
         4 * m.activations, rel=1e-6)
+    assert est.memory_estimate(t, 32, input_shape=(1, 28, 28)).inputs == 32 * 4 * 28 * 28
 
 
 def test_largest_batch_fits_free_memory_less_the_reserve(lenet_totals) -> None:
@@ -72,6 +73,17 @@ def test_measured_steps_agree_with_the_reported_timing(monkeypatch: pytest.Monke
     assert epoch.val_seconds == pytest.approx(30 * timing.seconds_per_image / 3)
     capped = est.epoch_estimate(timing, train_size=80, val_size=0, batch_size=8, max_batches=4)
     assert capped.train_steps == 4 and capped.seconds == pytest.approx(4 * 0.25)
+
+
+def test_fast_steps_are_timed_until_they_add_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    ticks = iter(range(1000))
+    cfg = TrainConfig(device="cpu", batch_size=4)
+    timing = est.measure_step_time("lenet", {}, (1, 28, 28), 10, 4, cfg, steps=3, min_seconds=1.0,
+                                   clock=lambda: 0.1 * next(ticks), use_cache=False)
+    assert timing.steps == 10 and timing.seconds == pytest.approx(1.0)   # 10 steps of 0.1 s reach 1 s
+    capped = est.measure_step_time("lenet", {}, (1, 28, 28), 10, 4, cfg, steps=3, min_seconds=100.0, max_steps=6,
+                                   clock=lambda: 0.1 * next(ticks), use_cache=False)
+    assert capped.steps == 6 and capped.seconds == pytest.approx(0.6)
 
 
 def test_measurement_batch_keeps_a_cpu_step_small() -> None:

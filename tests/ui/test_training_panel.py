@@ -157,3 +157,164 @@ def test_download_failure_shows_error(panel: TrainingPanel, qtbot, monkeypatch) 
         panel.picker.download()
     assert finished.args[0] is False and "mnist" in finished.args[1]
     assert [b for b in dialogs.open_dialogs() if b.objectName() == "errorDialog"]
+
+
+# ----- settings that match what will run ---------------------------------------------------------------------
+
+
+def _recommended(arch: str, dataset: str = "digits") -> dict:
+    import dataclasses
+
+    from workbench.training.config import recommended_config
+
+    return dataclasses.asdict(recommended_config(arch, dataset))
+
+
+def test_form_shows_the_run_in_progress_then_the_architecture_picked_meanwhile(bench: TrainingBench, qtbot) -> None:
+    panel, form = bench.panel, bench.panel.settings
+    panel.settings.set_values({"epochs": 50, "max_batches": None})
+    lenet = _recommended("lenet")
+    with qtbot.waitSignal(panel.stepReported, timeout=120_000):
+        panel.start_training()
+    panel.set_architecture(selection("resnet18"))          # picked while LeNet trains
+    assert form.value_of("optimizer") == lenet["optimizer"] and form.value_of("lr") == lenet["lr"]
+    assert not form.isEnabled() and "run in progress (lenet on digits)" in panel.settingsNote.text()
+    with qtbot.waitSignal(panel.runFinished, timeout=10_000):
+        panel.stopButton.click()
+    resnet = _recommended("resnet18")
+    assert form.isEnabled() and not panel.settingsNote.isVisibleTo(panel)
+    assert (form.value_of("optimizer"), form.value_of("lr"), form.value_of("schedule")) == (
+        resnet["optimizer"], resnet["lr"], resnet["schedule"])             # the next Train runs resnet18's recipe
+    assert (form.value_of("batch_size"), form.value_of("epochs")) == (32, 50)   # the user's edits are kept
+    assert form.edited_fields >= {"batch_size", "epochs", "device"}
+
+
+def test_resume_shows_the_runs_own_settings_read_only(bench: TrainingBench, qtbot, workspace: Path) -> None:
+    from workbench.training.callbacks import Callback
+    from workbench.training.config import TrainJob, recommended_config
+    from workbench.training.control import TrainControl
+    from workbench.training.job import run_training
+
+    control = TrainControl()
+
+    class StopAfterFirstEpoch(Callback):
+        def on_epoch_end(self, e) -> None:
+            control.stop()
+
+    cfg = recommended_config("lenet", "digits", {"lr": 0.0123, "epochs": 3, "max_batches": 2, "batch_size": 16,
+                                                 "device": "cpu", "optimizer": "sgd"})
+    first = run_training(TrainJob(arch="lenet", dataset="digits", config=cfg, workspace=workspace),
+                         [StopAfterFirstEpoch()], control)
+    assert first.status == "stopped"
+    panel, form = bench.panel, bench.panel.settings
+    panel.set_architecture(selection("resnet18"))
+    assert form.value_of("lr") == _recommended("resnet18")["lr"]
+    with qtbot.waitSignal(panel.runFinished, timeout=120_000) as finished:
+        panel.resume_run(first.run_id)
+        # At once, before the data has loaded: the resumed run's stored settings, read-only.
+        assert (form.value_of("lr"), form.value_of("optimizer"), form.value_of("batch_size")) == (0.0123, "sgd", 16)
+        assert not form.isEnabled() and first.run_id in panel.settingsNote.text()
+    assert finished.args[0].status == "completed", finished.args[0]
+    assert form.value_of("lr") == _recommended("resnet18")["lr"] and form.value_of("batch_size") == 32
+    assert form.isEnabled()
+
+
+def test_reset_to_recommended_forgets_the_edits(panel: TrainingPanel) -> None:
+    form = panel.settings
+    form.widgets["lr"].setText("0.5")
+    form.widgets["optimizer"].setCurrentText("sgd")
+    assert {"lr", "optimizer"} <= form.edited_fields
+    button = panel.findChild(QPushButton, "resetRecommendedButton")
+    assert button.isEnabled()
+    button.click()
+    assert form.raw_values() == _recommended("lenet") and form.edited_fields == set()
+    panel.set_architecture(selection("resnet18"))     # nothing edited now: every field follows the architecture
+    assert form.raw_values() == _recommended("resnet18")
+
+
+# ----- progress at once --------------------------------------------------------------------------------------
+
+
+def test_launch_shows_stages_and_never_the_previous_runs_figures(bench: TrainingBench, qtbot) -> None:
+    panel = bench.panel
+    panel.settings.set_values({"epochs": 1})
+    throughput: list[float] = []
+    panel.throughputChanged.connect(throughput.append)
+    with qtbot.waitSignal(panel.runFinished, timeout=120_000):
+        panel.start_training()
+    assert panel.batchProgress.value() == panel.batchProgress.maximum() == 3 and throughput[-1] > 0
+    seen: list[str] = []
+    throughput.clear()
+    panel.statusText.connect(seen.append)
+    panel.stepReported.connect(lambda _e: seen.append("<first step>"))
+    with qtbot.waitSignal(panel.runFinished, timeout=120_000):
+        panel.trainButton.click()
+        # Right after Train: an indeterminate bar, no ETA, no batch count and no img/s of the run before.
+        assert panel.progress.is_busy() and panel.batchProgress.maximum() == 0
+        assert panel.etaLabel.text() == "ETA –" and "img/s" not in panel.statusLabel.text()
+        assert throughput and throughput[0] != throughput[0]   # NaN: the status bar shows no img/s
+    before_step = seen[: seen.index("<first step>")]
+    assert before_step[0] == "Preparing data and model…"
+    assert any(s.startswith("Building lenet") for s in before_step)
+    assert any("First step" in s for s in before_step)
+    assert not any("img/s" in s for s in before_step)
+    assert not panel.progress.is_busy()
+
+
+# ----- hints ------------------------------------------------------------------------------------------------
+
+
+def test_chance_level_run_shows_a_hint_linked_to_the_learning_rate(bench: TrainingBench, qtbot) -> None:
+    panel = bench.panel
+    panel.settings.set_values({"epochs": 1, "lr": 1e-7})   # too small to move LeNet off chance in 3 batches
+    with qtbot.waitSignal(panel.runFinished, timeout=120_000) as finished:
+        panel.start_training()
+    assert finished.args[0].status == "completed"
+    hint = panel.trainingHint
+    assert hint.isVisibleTo(panel) and hint.objectName() == "trainingHint"
+    assert "chance level" in hint.plain_text() and "10 classes" in hint.plain_text()
+    assert [h.field for h in hint.hints] == ["lr"] and 'href="field:lr"' in hint.text()
+    hint.linkActivated.emit("field:lr")                    # the click on "Go to learning rate"
+    assert panel.settings.highlighted_field == "lr" and panel.settings.tabs.currentIndex() == 0
+    with qtbot.waitSignal(panel.runStarted, timeout=120_000):
+        panel.start_training()                              # a new run starts without the old hint
+        assert not hint.isVisibleTo(panel)
+    assert panel.wait_stopped(10_000)
+
+
+# ----- image folders ----------------------------------------------------------------------------------------
+
+
+def write_two_class_folder(root: Path, per_class: int = 6) -> Path:
+    """PNGs in cat/ and dog/ (12×16 RGB) and one unreadable file."""
+    import numpy as np
+    from PIL import Image
+
+    for cls, value in (("cat", 40), ("dog", 200)):
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(np.full((12, 16, 3), value + i, np.uint8)).save(root / cls / f"{i}.png")
+    (root / "dog" / "broken.png").write_bytes(b"not a png")
+    return root
+
+
+def test_folder_facts_and_skipped_files_appear_in_the_app(bench: TrainingBench, qtbot, tmp_path: Path) -> None:
+    panel = bench.panel
+    folder = write_two_class_folder(tmp_path / "pets")
+    panel.picker.select("imagefolder")
+    with qtbot.waitSignal(panel.datasetChanged, timeout=30_000,
+                          check_params_cb=lambda info: info.get("num_classes") == 2) as changed:
+        panel.picker.set_folder(folder)
+    info = changed.args[0]
+    assert (info["channels"], info["height"], info["width"], info["skipped"]) == (3, 12, 16, 1)
+    assert info["train_size"] + info["val_size"] == 12
+    facts = panel.picker.factsLabel.text()
+    assert "2 classes" in facts and "skipped 1 unreadable file" in facts
+    panel.settings.set_values({"epochs": 1})
+    assert panel.trainButton.isEnabled(), panel.trainButton.toolTip()
+    seen: list[str] = []
+    panel.statusText.connect(seen.append)
+    with qtbot.waitSignal(panel.runFinished, timeout=120_000) as finished:
+        panel.start_training()
+    assert finished.args[0].status == "completed", finished.args[0]
+    assert any("Skipped 1 unreadable file." in s for s in seen), seen

@@ -40,9 +40,15 @@ RESERVE = 0.10                 # share of free memory kept back when sizing the 
 VAL_COST = 1 / 3               # a validation image costs a third of a training image (forward only)
 CPU_STEP_MACS = 2_000_000_000  # a timed CPU step does at most this many Mult-Adds (then per-image scaling)
 WARMUP_STEPS = 1
-TIMED_STEPS = 3
+TIMED_STEPS = 3                # at least this many timed steps ...
+MIN_TIMED_SECONDS = 0.5        # ... and more until they took this long (a busy machine's noise averages out)
+MAX_TIMED_STEPS = 50
 
 Clock = Callable[[], float]
+# Held by whoever trains or times steps on the device in this process (the app's run, its timing, the LR finder):
+# a timing taken beside a run would be wrong, and building a model draws from torch's global generator, which two
+# threads must not interleave (a run's weights would no longer follow its seed).
+DEVICE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -87,17 +93,19 @@ def optimizer_buffers(optimizer: str, momentum: float = 0.0) -> int:
 
 
 def memory_estimate(totals: Totals, batch_size: int, optimizer: str = "sgd", momentum: float = 0.9,
-                    area_scale: float = 1.0) -> MemoryEstimate:
+                    area_scale: float = 1.0, input_shape: tuple[int, ...] | None = None) -> MemoryEstimate:
     """Memory of one training step from a summary's totals (computed at one image). `area_scale` scales the
-    per-image figures when training runs at another input size than the summary's (new area / summary area)."""
+    activations when training runs at another input size than the summary's (new area / summary area); with
+    `input_shape` (C, H, W) the input batch is counted exactly (the summary rounds it to 10 kB)."""
     trainable = int(totals.trainable_params) * FLOAT_BYTES
+    image = FLOAT_BYTES * math.prod(input_shape) if input_shape else round(totals.input_size_mb * MB * area_scale)
     return MemoryEstimate(
         batch_size=max(1, int(batch_size)),
         weights=round(totals.params_mb * MB),
         gradients=trainable,
         optimizer_state=optimizer_buffers(optimizer, momentum) * trainable,
         activations_per_image=round(totals.forward_backward_mb * MB * area_scale),
-        input_per_image=round(totals.input_size_mb * MB * area_scale),
+        input_per_image=image,
     )
 
 
@@ -273,12 +281,13 @@ def clear_timing_cache() -> None:
 
 def measure_step_time(arch: str, options: dict[str, Any], input_shape: tuple[int, int, int], num_classes: int,
                       batch_size: int, config: TrainConfig, *, warmup_steps: int = WARMUP_STEPS,
-                      steps: int = TIMED_STEPS, clock: Clock = time.perf_counter,
+                      steps: int = TIMED_STEPS, min_seconds: float = MIN_TIMED_SECONDS,
+                      max_steps: int = MAX_TIMED_STEPS, clock: Clock = time.perf_counter,
                       cancelled: Callable[[], bool] | None = None, use_cache: bool = True) -> StepTiming:
-    """Time `steps` training steps (after `warmup_steps` untimed ones) of `arch` on random images of
-    `input_shape` at `batch_size`, on `config.device` with the run's optimizer, precision and memory format.
-    The clock is read before and after each timed step (after the device finished it). Cached per `timing_key`
-    (the requested batch; pass the measurement batch from `measurement_batch`)."""
+    """Time training steps of `arch` on random images of `input_shape` at `batch_size`, on `config.device` with the
+    run's optimizer, precision and memory format: `warmup_steps` untimed, then at least `steps` timed ones and
+    more until they took `min_seconds` in all (at most `max_steps`). The clock is read before and after each timed
+    step (after the device finished it). Cached per `timing_key` (pass the batch from `measurement_batch`)."""
     key = timing_key(arch, options, input_shape, num_classes, batch_size, config)
     if use_cache and (hit := cached_timing(key)) is not None:
         return hit
@@ -333,8 +342,8 @@ def measure_step_time(arch: str, options: dict[str, Any], input_shape: tuple[int
         step()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    total, done = 0.0, 0
-    for _ in range(max(1, steps)):
+    total, done, wanted = 0.0, 0, max(1, steps)
+    while done < wanted or (total < min_seconds and done < max_steps):
         if cancelled is not None and cancelled() and done:
             break
         start = clock()
@@ -344,7 +353,7 @@ def measure_step_time(arch: str, options: dict[str, Any], input_shape: tuple[int
     peak = int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
     label = f"cuda:{device.index or 0}" if device.type == "cuda" else str(device)
     timing = StepTiming(label, int(batch_size), done, total, peak)
-    if use_cache and done == max(1, steps):
+    if use_cache and not (cancelled is not None and cancelled()):
         with _cache_lock:
             _cache[key] = timing
     return timing

@@ -1,25 +1,64 @@
-"""Dataset picker: each registered data set with its availability, a data-root setting, Download and
-"Open folder…" (for image folders)."""
+"""Dataset picker: each registered data set with its availability, a data-root setting, Download, "Open folder…"
+(for image folders) and the data set's declared options as typed fields.
+
+What training will see (classes, channels, image size, split sizes, skipped files) comes from the registry's
+`dataset_facts`: at once for the built-in sets, and for an image folder from a scan of its headers off the GUI
+thread (the latest folder or option change wins).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
+from workbench.ui.dataset_options import DatasetOptionsForm
 from workbench.ui.download_worker import DownloadRunner
+from workbench.ui.latest_task import LatestTask
+from workbench.ui.tasks import Task, TaskSink
 
 if TYPE_CHECKING:
     from workbench.data import DatasetSpec
+    from workbench.data.registry import DataFacts
 
 
 READY = ("bundled", "on disk")
 
 
+def facts_task(name: str, root: Path | None, options: dict[str, Any], val_fraction: float) -> Task:
+    """A task reading what training on `name` will see (DataFacts); for an image folder, a header scan that
+    reports its progress and stops when cancelled."""
+
+    def task(sink: TaskSink) -> DataFacts:
+        from workbench.data.registry import dataset_facts
+
+        def progress(done: int, total: int) -> None:
+            sink.progress("Reading the folder", done / total if total else 0.0)
+
+        return dataset_facts(name, root=root, options=options, val_fraction=val_fraction, progress=progress,
+                             cancel=sink.cancelled)
+
+    return task
+
+
+def describe_facts(facts: DataFacts) -> str:
+    """"2 classes · 10 train / 2 val images · 12×16 gray · skipped 1 unreadable file"."""
+    h, w = facts.size
+    parts = [f"{facts.num_classes} classes"]
+    if facts.train_size is not None:
+        parts.append(f"{facts.train_size:,} train / {facts.val_size or 0:,} val images")
+    if h and w:
+        parts.append(f"{h}×{w} {'gray' if facts.channels == 1 else 'colour'}")
+    if facts.skipped:
+        parts.append(f"skipped {facts.skipped:,} unreadable file{'s' if facts.skipped != 1 else ''}")
+    return " · ".join(parts)
+
+
 class DatasetPicker(QWidget):
-    """`changed(dict)` fires with {"name", "channels", "height", "width", "num_classes"}."""
+    """`changed(dict)` fires with {"name", "channels", "height", "width", "num_classes", "train_size", "val_size",
+    "skipped", "options"} whenever the data set, its folder or its options change (after a folder's scan)."""
 
     changed = Signal(dict)
     availabilityChanged = Signal(str)
@@ -30,6 +69,10 @@ class DatasetPicker(QWidget):
         self._specs: dict[str, DatasetSpec] = {}
         self._folders: dict[str, Path] = {}     # dataset name -> chosen image folder
         self._pending: str | None = None        # dataset to select once the registry is loaded
+        self._option_texts: dict[str, dict[str, str]] = {}   # dataset name -> option literal texts
+        self._facts: DataFacts | None = None    # what training on the selection will see (None: not known yet)
+        self._facts_error = ""
+        self._val_fraction = 0.1
         self.data_root: Path | None = None      # None: the default data root
         self.combo = QComboBox()
         self.combo.setObjectName("datasetCombo")
@@ -38,6 +81,17 @@ class DatasetPicker(QWidget):
         self.combo.currentIndexChanged.connect(self._on_selected)
         self.status = QLabel()
         self.status.setObjectName("datasetStatus")
+        self.status.setWordWrap(True)
+        self.factsLabel = QLabel()
+        self.factsLabel.setObjectName("datasetFacts")
+        self.factsLabel.setWordWrap(True)
+        self.options = DatasetOptionsForm()
+        self.options.setVisible(False)
+        self.options.changed.connect(self._on_options_edited)
+        self.scan = LatestTask("dataset-scan", self)
+        self.scan.done.connect(self._on_facts)
+        self.scan.failed.connect(self._on_facts_failed)
+        self.scan.progressed.connect(self._on_scan_progress)
         self.downloadButton = QPushButton("Download")
         self.downloadButton.setObjectName("downloadButton")
         self.downloadButton.clicked.connect(self.download)
@@ -66,6 +120,8 @@ class DatasetPicker(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addWidget(self.status)
+        layout.addWidget(self.factsLabel)
+        layout.addWidget(self.options)
         layout.addLayout(root_row)
         self._update_buttons("")
 
@@ -85,8 +141,7 @@ class DatasetPicker(QWidget):
         self.combo.setCurrentIndex(max(0, index))
         self.combo.blockSignals(False)
         self._pending = None
-        self.refresh()
-        self.changed.emit(self.current())
+        self._selection_changed()
 
     def is_loaded(self) -> bool:
         return bool(self._specs)
@@ -105,13 +160,42 @@ class DatasetPicker(QWidget):
             self.combo.setCurrentIndex(index)
 
     def current(self) -> dict:
-        """The dataset dict of the contract (num_classes None when unknown)."""
+        """The dataset dict of the contract (None where not known yet, e.g. while a folder is read)."""
         name = self.current_name()
         spec = self._specs.get(name) if name else None
+        empty: dict[str, Any] = {"name": name or "", "channels": None, "height": None, "width": None,
+                                 "num_classes": None, "train_size": None, "val_size": None, "skipped": 0,
+                                 "options": {}}
         if spec is None:
-            return {"name": name or "", "channels": None, "height": None, "width": None, "num_classes": None}
-        return {"name": spec.name, "channels": spec.channels, "height": spec.size[0], "width": spec.size[1],
-                "num_classes": len(spec.classes) or None}
+            return empty
+        facts = self._facts
+        if facts is None:
+            folder = spec.kind == "folder"
+            return {**empty, "name": spec.name, "channels": None if folder else spec.channels,
+                    "height": spec.size[0] or None, "width": spec.size[1] or None,
+                    "num_classes": len(spec.classes) or None, "options": self.options.values()}
+        return {"name": spec.name, "channels": facts.channels, "height": facts.size[0], "width": facts.size[1],
+                "num_classes": facts.num_classes or None, "train_size": facts.train_size,
+                "val_size": facts.val_size, "skipped": facts.skipped, "options": self.options.values()}
+
+    def dataset_options(self) -> dict[str, Any]:
+        """The options that differ from their defaults (TrainJob.dataset_options)."""
+        return self.options.values()
+
+    @property
+    def error(self) -> str:
+        """"" when the data set's options (and folder) are usable, else why not, in one sentence."""
+        return self.options.error or self._facts_error
+
+    def is_scanning(self) -> bool:
+        return self.scan.is_busy()
+
+    def set_val_fraction(self, fraction: object) -> None:
+        """The validation fraction of the settings (split sizes of digits and single-tree folders follow it)."""
+        if isinstance(fraction, float) and 0 < fraction < 1 and fraction != self._val_fraction:
+            self._val_fraction = fraction
+            if self._specs:
+                self._update_facts()
 
     def root_for(self, name: str | None = None) -> Path | None:
         """The root to hand the engine: the chosen folder for image folders, else the data root."""
@@ -172,8 +256,76 @@ class DatasetPicker(QWidget):
 
     @Slot(int)
     def _on_selected(self, _index: int) -> None:
+        self._selection_changed()
+
+    def _selection_changed(self) -> None:
+        """A new data set: its option fields, availability and facts."""
+        name = self.current_name() or ""
+        spec = self._specs.get(name)
+        self.options.set_options(spec.options if spec else (), self._option_texts.get(name))
         self.refresh()
+        self._update_facts()
+
+    # ----- facts -----------------------------------------------------------------------------
+    def _update_facts(self) -> None:
+        """Work out what training will see; an image folder is scanned off the GUI thread (then `changed`)."""
+        name = self.current_name() or ""
+        spec = self._specs.get(name)
+        self._facts, self._facts_error = None, ""
+        self.options.revalidate()
+        if spec is None or self.options.error:
+            self.scan.discard()
+            self._show_facts()
+            return
+        task = facts_task(name, self.root_for(name), self.options.values(), self._val_fraction)
+        if spec.kind == "folder":
+            if self.availability() != "on disk":
+                self.scan.discard()
+                self._show_facts()
+                return
+            self.factsLabel.setText("Reading the folder…")
+            self.scan.request(task)
+            self.changed.emit(self.current())
+            return
+        self.scan.discard()
+        from workbench.errors import WorkbenchError
+        from workbench.ui.tasks import RecordingSink
+
+        try:
+            self._facts = task(RecordingSink())
+        except WorkbenchError as exc:
+            self._on_facts_failed(str(exc), "")
+            return
+        self._show_facts()
+
+    def _show_facts(self) -> None:
+        facts = self._facts
+        self.factsLabel.setText(self._facts_error or (describe_facts(facts) if facts is not None else ""))
+        self.factsLabel.setVisible(bool(self.factsLabel.text()))
         self.changed.emit(self.current())
+
+    @Slot(object)
+    def _on_facts(self, facts: DataFacts) -> None:
+        self._facts, self._facts_error = facts, ""
+        self._show_facts()
+
+    @Slot(str, str)
+    def _on_facts_failed(self, message: str, _details: str) -> None:
+        self._facts, self._facts_error = None, message
+        named = [row.spec.name for row in self.options.fields if row.spec.name in message]
+        self.options.set_error(message, named[0] if named else None)
+        self._show_facts()
+
+    @Slot(str, float)
+    def _on_scan_progress(self, stage: str, fraction: float) -> None:
+        self.factsLabel.setText(f"{stage}… {100 * fraction:.0f} %")
+
+    @Slot()
+    def _on_options_edited(self) -> None:
+        name = self.current_name()
+        if name:
+            self._option_texts[name] = self.options.texts()
+        self._update_facts()
 
     # ----- actions -------------------------------------------------------------------------
     def set_data_root(self, root: Path | str | None) -> None:
@@ -181,6 +333,11 @@ class DatasetPicker(QWidget):
         self.rootEdit.setText(str(self.data_root) if self.data_root else "")
         if self._specs:
             self.refresh()
+
+    def wait_stopped(self, timeout_ms: int) -> bool:
+        """Stop a folder scan and a download; True when neither is left running."""
+        scan = self.scan.wait(timeout_ms)
+        return self.downloads.wait(timeout_ms) and scan
 
     def _on_root_edited(self) -> None:
         text = self.rootEdit.text().strip()
@@ -198,7 +355,8 @@ class DatasetPicker(QWidget):
         if name:
             self._folders[name] = Path(folder)
             self.refresh()
-            self.changed.emit(self.current())
+            if name == self.current_name():
+                self._update_facts()
 
     def choose_folder(self) -> None:
         """"Open folder…": pick an image folder (one subfolder per class)."""
@@ -226,11 +384,22 @@ class DatasetPicker(QWidget):
     def save_state(self) -> dict:
         return {"dataset": self.current_name() or self._pending or "",
                 "data_root": str(self.data_root) if self.data_root else "",
-                "folders": {k: str(v) for k, v in self._folders.items()}}
+                "folders": {k: str(v) for k, v in self._folders.items()},
+                "data_options": {k: dict(v) for k, v in self._option_texts.items()}}
 
     def restore_state(self, state: dict) -> None:
         for name, folder in dict(state.get("folders") or {}).items():
             self._folders[str(name)] = Path(folder)
+        for name, texts in dict(state.get("data_options") or {}).items():
+            if isinstance(texts, dict):
+                self._option_texts[str(name)] = {str(k): str(v) for k, v in texts.items()}
         self.set_data_root(state.get("data_root") or None)
-        if state.get("dataset"):
-            self.select(str(state["dataset"]))
+        if not self._specs:
+            self._pending = str(state["dataset"]) if state.get("dataset") else self._pending
+            return
+        index = self.combo.findData(str(state.get("dataset") or ""))
+        if index >= 0:
+            self.combo.blockSignals(True)
+            self.combo.setCurrentIndex(index)
+            self.combo.blockSignals(False)
+        self._selection_changed()   # the restored folder and options of the selection, even if it did not change

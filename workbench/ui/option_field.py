@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
 
-if TYPE_CHECKING:
-    from workbench.models import OptionSpec
+
+class OptionSpec(Protocol):
+    """What a form row needs of an option: an architecture's OptionSpec or a data set's DataOption."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def default(self) -> Any: ...
+    @property
+    def help(self) -> str: ...
+    @property
+    def choices(self) -> tuple[Any, ...] | None: ...
+    @property
+    def allowed(self) -> str: ...
 
 
 INVALID_STYLE = "border: 2px solid #d9534f; border-radius: 3px;"  # readable on light and dark palettes

@@ -58,6 +58,20 @@ class RunProgress(QWidget):
         self.batchProgress.setFormat("batch %v / %m" if batches else "batch –")
         self.etaLabel.setText(NO_ETA)
 
+    def busy(self, epochs: int | None = None, start_epoch: int = 0) -> None:
+        """Between Train and the first finished batch: the batch bar runs indeterminately (nothing of an earlier
+        run is shown); the epoch bar counts to `epochs` when given."""
+        if epochs is not None:
+            self.epochProgress.setRange(0, max(1, int(epochs)))
+            self.epochProgress.setValue(int(start_epoch))
+        self.batchProgress.setRange(0, 0)
+        self.batchProgress.setValue(0)
+        self.etaLabel.setText(NO_ETA)
+
+    def is_busy(self) -> bool:
+        """True while the batch bar is indeterminate (no batch has finished yet)."""
+        return self.batchProgress.maximum() == 0
+
     def step(self, batch: int, batches: int, eta_seconds: float) -> None:
         batches = max(1, int(batches))
         if self.batchProgress.maximum() != batches:
@@ -72,4 +86,7 @@ class RunProgress(QWidget):
 
     def ended(self) -> None:
         """The run is over: the bars keep where it got to, the ETA is cleared."""
+        if self.is_busy():  # it ended before its first batch
+            self.batchProgress.setRange(0, 1)
+            self.batchProgress.setFormat("batch –")
         self.etaLabel.setText(NO_ETA)

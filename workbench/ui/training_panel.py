@@ -1,7 +1,8 @@
-"""The training panel: data set, settings, Train / Pause / Stop, progress and status.
+"""The training panel: data set, settings, Train / Pause / Stop, the pre-launch estimate, progress, status, hints.
 
 It runs the training task and re-emits the engine's typed events (FitStart, StepMetrics, EpochMetrics, FitResult)
-as its own signals; the window routes them to the plots and the runs list, which it owns.
+as its own signals; the window routes them to the plots and the runs list, which it owns. The settings form shows
+what the next Train will run, or — while a run trains — the settings of that run (read-only); see RunSettings.
 """
 
 from __future__ import annotations
@@ -13,31 +14,32 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
-from workbench.runs.records import RunStatus
-from workbench.training.events import EpochMetrics, FitResult, FitStart, StepMetrics
+from workbench.training.events import FitResult
 from workbench.ui import gc_guard
 from workbench.ui.dataset_picker import DatasetPicker
+from workbench.ui.estimate_view import EstimateView
 from workbench.ui.run_progress import RunProgress
 from workbench.ui.tasks import TaskRunner
+from workbench.ui.training_advice import AdviceLabel
+from workbench.ui.training_events import RunEvents, ending
+from workbench.ui.training_run import RunSettings, next_run_inputs
 from workbench.ui.training_settings import SettingsForm, available_devices
-from workbench.ui.training_task import NotStarted, TrainingFailure, training_task
 
 if TYPE_CHECKING:
+    from PySide6.QtGui import QAction
+
+    from workbench.models.summary import ModelSummary
     from workbench.training.config import TrainJob
     from workbench.training.control import TrainControl
     from workbench.ui.architecture_panel import ArchSelection
+    from workbench.ui.lr_finder_ui import LrFinder
+
+__all__ = ["READY", "TrainingPanel", "ending"]
 
 READY = "Ready."
 
 
-def ending(status: RunStatus, message: str, run_id: str = "") -> FitResult:
-    """A FitResult for a run that ended before the engine could report one (bad input, stopped while loading)."""
-    return FitResult(run_id=run_id, status=status, message=message, epochs_completed=0, train_loss=None,
-                     train_accuracy=None, val_loss=None, val_accuracy=None, best_val_accuracy=None,
-                     images_per_second=None, device="")
-
-
-class TrainingPanel(QWidget):
+class TrainingPanel(RunEvents, QWidget):
     """See docs/ARCHITECTURE.md (workbench.ui). The engine is imported lazily by `ensure_engine()`."""
 
     datasetChanged = Signal(dict)
@@ -47,7 +49,7 @@ class TrainingPanel(QWidget):
     runFinished = Signal(object)       # FitResult, once the training thread has ended (every run ends with one)
     statusText = Signal(str)
     deviceChanged = Signal(str)        # the device the run trains on (fit start)
-    throughputChanged = Signal(float)  # images/s of the run in flight
+    throughputChanged = Signal(float)  # images/s of the run in flight; NaN: none yet (a run is starting)
     errorOccurred = Signal(str, str)   # message, details
 
     def __init__(self, workspace: Path, parent: QWidget | None = None) -> None:
@@ -55,14 +57,19 @@ class TrainingPanel(QWidget):
         self.setObjectName("trainingPanel")
         self.workspace = Path(workspace)
         self.selection: ArchSelection | None = None
+        self.summary: ModelSummary | None = None
         self._pending_settings: dict[str, Any] | None = None
         self._run_id: str | None = None
         self._result: FitResult | None = None
         self._failure_shown = False
         self._showing_block_reason = False
+        self._first_step_seen = False
+        self._pause_action: QAction | None = None
+        self._lr_finder: LrFinder | None = None
         self.control: TrainControl | None = None
         self.picker = DatasetPicker()
         self.settings = SettingsForm()
+        self.run_settings = RunSettings(self.settings)
         self.runner = TaskRunner("training", self)
 
         self.trainButton = QPushButton("Train")
@@ -72,6 +79,16 @@ class TrainingPanel(QWidget):
         self.pauseButton.setCheckable(True)
         self.stopButton = QPushButton("Stop")
         self.stopButton.setObjectName("stopButton")
+        self.resetButton = QPushButton("Reset to recommended")
+        self.resetButton.setObjectName("resetRecommendedButton")
+        self.resetButton.setToolTip("Forget your edits: the settings the engine recommends for this architecture "
+                                    "and data set")
+        self.settingsNote = QLabel()
+        self.settingsNote.setObjectName("settingsNote")
+        self.settingsNote.setWordWrap(True)
+        self.settingsWarning = AdviceLabel("settingsWarning", "⚠", "#d35400")
+        self.trainingHint = AdviceLabel("trainingHint", "<b>Hint:</b>", "#1f6fb2")
+        self.estimate = EstimateView()
         self.progress = RunProgress()
         self.epochProgress = self.progress.epochProgress
         self.batchProgress = self.progress.batchProgress
@@ -79,14 +96,22 @@ class TrainingPanel(QWidget):
         self.statusLabel = QLabel(READY)
         self.statusLabel.setObjectName("trainingStatus")
         self.statusLabel.setWordWrap(True)
+        self._refresh_timer = QTimer(self)   # settings edits come in bursts (typing): refresh the advice once
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(150)
+        self._refresh_timer.timeout.connect(self._refresh_advice)
         self._build_layout()
         self._idle_progress()
 
         self.trainButton.clicked.connect(self.start_training)
         self.stopButton.clicked.connect(self.request_stop)
         self.pauseButton.toggled.connect(self._on_pause)
+        self.resetButton.clicked.connect(self.reset_to_recommended)
+        self.settings.findLrButton.clicked.connect(self.find_lr)
+        self.settingsWarning.fieldActivated.connect(self.settings.focus_field)
+        self.trainingHint.fieldActivated.connect(self.settings.focus_field)
         self.picker.changed.connect(self._on_dataset)
-        self.picker.availabilityChanged.connect(lambda _s: self._update_buttons())
+        self.picker.availabilityChanged.connect(self._on_availability)
         self.picker.downloadFailed.connect(self._on_download_failed)
         self.settings.changed.connect(self._on_settings_changed)
         self.runner.partial.connect(self._on_event)
@@ -101,11 +126,15 @@ class TrainingPanel(QWidget):
     def _build_layout(self) -> None:
         data_box = QGroupBox("Data set")
         QVBoxLayout(data_box).addWidget(self.picker)
-        # Only the data set and settings scroll; the buttons, progress and status below always stay in view.
+        header = QHBoxLayout()
+        header.addWidget(self.settingsNote, 1)
+        header.addWidget(self.resetButton)
+        # Only the data set and settings scroll; the buttons, estimate, progress and status always stay in view.
         form = QWidget()
         form_layout = QVBoxLayout(form)
         form_layout.setContentsMargins(0, 0, 0, 0)
         form_layout.addWidget(data_box)
+        form_layout.addLayout(header)
         form_layout.addWidget(self.settings)
         form_layout.addStretch(1)
         self.settingsScroll = QScrollArea()
@@ -118,9 +147,12 @@ class TrainingPanel(QWidget):
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.settingsScroll, 1)
+        layout.addWidget(self.settingsWarning)
         layout.addLayout(buttons)
+        layout.addWidget(self.estimate)
         layout.addWidget(self.progress)
         layout.addWidget(self.statusLabel)
+        layout.addWidget(self.trainingHint)
 
     # ----- engine --------------------------------------------------------------------------
     def ensure_engine(self) -> None:
@@ -144,26 +176,45 @@ class TrainingPanel(QWidget):
 
     # ----- contract API --------------------------------------------------------------------
     def set_architecture(self, selection: ArchSelection | None) -> None:
-        """What to train; an invalid selection disables Train with its reason as the tooltip."""
+        """What to train; an invalid selection disables Train with its reason as the tooltip. While a run trains
+        the form keeps showing that run's settings; the new selection's take over when it ends."""
         self.selection = selection
         self._apply_recommended()
         self._update_buttons()
+        self._refresh_advice()
+
+    def set_summary(self, summary: ModelSummary) -> None:
+        """The layer summary the window shows (its totals feed the memory estimate)."""
+        self.summary = summary
+        self._refresh_advice()
 
     def _apply_recommended(self) -> None:
         """Give the settings the engine's starting point for this architecture + data set, except for the
         fields the user has edited (`recommended_config`)."""
+        cfg = self._recommended()
+        if cfg is not None and not self.is_training():
+            self.settings.apply_defaults(cfg)
+
+    def _recommended(self) -> dict[str, Any] | None:
         arch = self.selection.arch if self.selection else None
         dataset = self.picker.current_name() if self.picker.is_loaded() else None
-        if not arch or not dataset or not self.settings.is_built() or self.is_training():
-            return
+        if not arch or not dataset or not self.settings.is_built():
+            return None
         from workbench.errors import WorkbenchError
         from workbench.training.config import recommended_config
 
         try:
-            cfg = recommended_config(arch, dataset)
+            return dataclasses.asdict(recommended_config(arch, dataset))
         except WorkbenchError:
-            return
-        self.settings.apply_defaults(dataclasses.asdict(cfg))
+            return None
+
+    def reset_to_recommended(self) -> None:
+        """"Reset to recommended": forget the edits; every field takes the architecture's recommended value."""
+        cfg = self._recommended()
+        if cfg is not None and not self.is_training():
+            self.settings.reset_to(cfg)
+            self._set_status("Settings reset to the recommended ones for "
+                             f"{self.selection.arch if self.selection else '?'} on {self.picker.current_name()}.")
 
     def current_dataset(self) -> dict:
         return self.picker.current()
@@ -194,21 +245,31 @@ class TrainingPanel(QWidget):
             return "Choose the image folder with “Open folder…” first."
         if state not in ("bundled", "on disk"):
             return f"The data set is not available ({state}); check the data root."
+        if self.picker.error:
+            return self.picker.error
+        if self.picker.is_scanning():
+            return "The image folder is still being read."
         return self.settings.error
+
+    def next_job(self) -> TrainJob | None:
+        """The job Train would start now (None when Train is blocked)."""
+        if self.train_block_reason() or self.selection is None:
+            return None
+        from workbench.training.config import TrainJob
+
+        sel, name = self.selection, self.picker.current_name() or ""
+        return TrainJob(arch=sel.arch, dataset=name, arch_options=dict(sel.options), config=self.settings.config(),
+                        data_root=self.picker.root_for(name), workspace=self.workspace,
+                        input_override=sel.input_override, num_classes_override=sel.classes_override,
+                        dataset_options=self.picker.dataset_options())
 
     def start_training(self) -> None:
         """Start a new run with the current settings (Ctrl+Return)."""
         self.ensure_engine()
-        reason = self.train_block_reason()
-        if reason or self.selection is None:
-            self._set_status(reason)
+        job = self.next_job()
+        if job is None:
+            self._set_status(self.train_block_reason())
             return
-        from workbench.training.config import TrainJob
-
-        sel, name = self.selection, self.picker.current_name() or ""
-        job = TrainJob(arch=sel.arch, dataset=name, arch_options=dict(sel.options), config=self.settings.config(),
-                       data_root=self.picker.root_for(name), workspace=self.workspace,
-                       input_override=sel.input_override, num_classes_override=sel.classes_override)
         self._launch(job)
 
     def resume_run(self, run_id: str) -> None:
@@ -221,35 +282,19 @@ class TrainingPanel(QWidget):
 
         self._launch(TrainJob(arch="", dataset="", workspace=self.workspace, resume_run_id=run_id))
 
-    def _launch(self, job: TrainJob) -> None:
-        from workbench.training.control import TrainControl
-
-        self._result, self._failure_shown, self._run_id = None, False, job.resume_run_id
-        self.progress.start(job.config.epochs)
-        self.pauseButton.setChecked(False)
-        self._set_status("Preparing data and model…")
-        self.control = control = TrainControl()
-        self.runner.start(training_task(job, control), on_cancel=control.stop)
-        self._update_buttons()
-
-    def request_stop(self) -> None:
-        """Ask the run to stop cooperatively (Esc); it checkpoints first."""
-        if self.is_training():
-            self.runner.cancel()
-            self._set_status("Stopping after this step…")
-        if self.picker.downloads.is_running():
-            self.picker.downloads.cancel()
-
     def wait_stopped(self, timeout_ms: int) -> bool:
-        """Stop training/downloads and wait up to `timeout_ms`; True when no thread is left running."""
+        """Stop training, downloads, scans, timings and the LR finder, and wait up to `timeout_ms` for each;
+        True when no thread is left running."""
         ok = self.runner.wait(timeout_ms)
-        return self.picker.downloads.wait(timeout_ms) and ok
+        ok = self.estimate.wait_stopped(timeout_ms) and ok
+        ok = (self._lr_finder is None or self._lr_finder.wait(timeout_ms)) and ok
+        return self.picker.wait_stopped(timeout_ms) and ok
 
     def save_state(self) -> dict:
         """The settings the user edited (others follow the recommended defaults) and the data set."""
         if self.settings.is_built():
-            safe = self.settings.raw_values_safe()
-            values = {k: v for k, v in safe.items() if k in self.settings.edited_fields}
+            values, edited = self.run_settings.user_values()
+            values = {k: v for k, v in values.items() if k in edited}
         else:
             values = self._pending_settings or {}
         return {"settings": values, **self.picker.save_state()}
@@ -265,6 +310,29 @@ class TrainingPanel(QWidget):
         self._idle_progress()
         self._update_buttons()
 
+    # ----- Find LR ------------------------------------------------------------------------
+    def find_lr(self) -> None:
+        """"Find LR": run the learning-rate range test on the next run's job, show the curve, fill the field."""
+        job = self.next_job()
+        if job is None:
+            self._set_status(f"Cannot find a learning rate: {self.train_block_reason()}")
+            return
+        if self._lr_finder is None:
+            from workbench.ui.lr_finder_ui import LrFinder
+
+            self._lr_finder = LrFinder(self)
+            self._lr_finder.suggested.connect(self._on_lr_suggested)
+            self._lr_finder.failed.connect(self.errorOccurred)
+            self._lr_finder.finished.connect(self._update_buttons)
+        self.estimate.cancel()
+        self._lr_finder.start(job)
+        self._update_buttons()
+
+    @Slot(float)
+    def _on_lr_suggested(self, lr: float) -> None:
+        self.settings.set_values({"lr": float(f"{lr:.3g}")})
+        self._set_status(f"Learning rate set to the finder's suggestion, {lr:.3g}.")
+
     # ----- state ---------------------------------------------------------------------------
     def _idle_progress(self) -> None:
         """Between runs: the epoch bar counts to the epochs setting, the batch bar to max batches (if set)."""
@@ -277,10 +345,26 @@ class TrainingPanel(QWidget):
     def _on_settings_changed(self) -> None:
         self._idle_progress()
         self._update_buttons()
+        if not self.is_training():   # (while a run trains the form shows its settings, not the next run's)
+            self.picker.set_val_fraction(self.settings.raw_values_safe().get("val_fraction"))
+            self._refresh_timer.start()
+
+    def _refresh_advice(self) -> None:
+        """Warnings about implausible values and the estimate, for what the next Train would run."""
+        if self.is_training() or not self.settings.is_built():
+            return
+        from workbench.training.hints import settings_warnings
+
+        info = self.picker.current()
+        self.settingsWarning.set_hints(settings_warnings(self.settings.raw_values_safe(),
+                                                         train_size=info.get("train_size")))
+        inputs, totals, reason = next_run_inputs(self.selection, self.settings, info, self.summary)
+        self.estimate.set_inputs(inputs, totals, self.selection.input_shape if self.selection else None, reason)
 
     def _update_buttons(self) -> None:
         reason = self.train_block_reason()
-        self.trainButton.setEnabled(not reason)
+        finding = self._lr_finder is not None and self._lr_finder.is_running()
+        self.trainButton.setEnabled(not reason and not finding)
         self.trainButton.setToolTip(reason or "Start training (Ctrl+Return)")
         running = self.is_training()
         if not running and reason:
@@ -291,96 +375,23 @@ class TrainingPanel(QWidget):
             self._set_status(READY)
         self.stopButton.setEnabled(running)
         self.pauseButton.setEnabled(running)
-        self.settings.setEnabled(not running)
-        self.picker.setEnabled(not running)
+        if self._pause_action is not None:
+            self._pause_action.setEnabled(running)
+        self.settings.setEnabled(not running and not finding)
+        self.picker.setEnabled(not running and not finding)
+        self.resetButton.setEnabled(not running and not finding and self._recommended() is not None)
+        self.settings.findLrButton.setEnabled(not reason and not finding)
 
     @Slot(dict)
     def _on_dataset(self, info: dict) -> None:
         self._update_buttons()
+        self._refresh_advice()
         self.datasetChanged.emit(info)
 
-    @Slot(bool)
-    def _on_pause(self, paused: bool) -> None:
-        control = self.control
-        if control is None or not self.is_training():
-            return
-        control.pause() if paused else control.resume()
-        self.pauseButton.setText("Resume" if paused else "Pause")
-        self._set_status("Paused." if paused else "Resumed.")
-
-    # ----- the run's events ----------------------------------------------------------------
-    @Slot(str, float)
-    def _on_progress(self, stage: str, fraction: float) -> None:
-        self._set_status(f"{stage} {100 * fraction:.0f} %" if 0 <= fraction < 1 else stage)
-
-    @Slot(object)
-    def _on_event(self, event: object) -> None:
-        match event:
-            case StepMetrics():
-                self.progress.step(event.batch, event.batches, event.eta_seconds)
-                self.throughputChanged.emit(event.images_per_second)
-                self.stepReported.emit(event)
-            case EpochMetrics():
-                self.progress.epoch_done(event.epoch)
-                self._set_status(f"Epoch {event.epoch}/{event.epochs}: val accuracy "
-                                 f"{100 * event.val_accuracy:.2f} %, {event.images_per_second:,.0f} img/s")
-                self.epochReported.emit(event)
-            case FitStart():
-                self._on_fit_start(event)
-            case TrainingFailure():
-                self._failure_shown = True
-                self.errorOccurred.emit(event.message, event.details)
-
-    def _on_fit_start(self, e: FitStart) -> None:
-        self._run_id = e.run_id
-        self.progress.start(e.epochs, e.start_epoch, e.batches_per_epoch)
-        self.deviceChanged.emit(e.device)
-        self._set_status(f"Training {e.arch} on {e.dataset} ({e.device}, {e.train_size} train / {e.val_size} val "
-                         "images).")
-        self.runStarted.emit(e)
-
-    @Slot(object)
-    def _on_done(self, outcome: FitResult | NotStarted) -> None:
-        if isinstance(outcome, NotStarted):
-            self._result = ending(RunStatus.STOPPED, outcome.message)
-            self._set_status(outcome.message)
-            return
-        self._result = result = outcome
-        if result.status.is_failure and not self._failure_shown:
-            self._failure_shown = True
-            self.errorOccurred.emit(result.message or f"Training {result.status}.", "")
-        if result.status == RunStatus.COMPLETED:
-            best = result.best_val_accuracy
-            text = f"Run completed: {result.epochs_completed} epoch(s)"
-            text += f", best val accuracy {100 * best:.2f} %." if best is not None else "."
-        else:
-            text = result.message or f"Run {result.status}."  # the engine's message already says how it ended
-        self._set_status(text)
-
-    @Slot(str, str)
-    def _on_failed(self, message: str, details: str) -> None:
-        self._result = ending(RunStatus.FAILED, message, self._run_id or "")
-        self._failure_shown = True
-        self.errorOccurred.emit(message, details)
-        self._set_status(message)
-
-    @Slot()
-    def _on_thread_ended(self) -> None:
-        result = self._result or ending(RunStatus.FAILED, "The training thread ended without a result.",
-                                        self._run_id or "")
-        self.control = None
-        self.pauseButton.setChecked(False)
-        self.pauseButton.setText("Pause")
-        self.progress.ended()
-        self.picker.refresh()
+    @Slot(str)
+    def _on_availability(self, _state: str) -> None:
         self._update_buttons()
-        self.runFinished.emit(result)
 
-    @Slot(str, str)
-    def _on_download_failed(self, message: str, details: str) -> None:
-        if message:
-            self.errorOccurred.emit(message, details)
-
-    def _set_status(self, text: str) -> None:
-        self.statusLabel.setText(text)
-        self.statusText.emit(text)
+    def _show_run_note(self) -> None:
+        self.settingsNote.setText(self.run_settings.note())
+        self.settingsNote.setVisible(bool(self.settingsNote.text()))

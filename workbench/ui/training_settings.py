@@ -12,13 +12,26 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLineEdit, QSpinBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 # Fields shown on the first tab, in this order; every other TrainConfig field goes to "Advanced".
 BASIC_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "augment", "amp", "device",
                 "max_batches", "seed")
 INVALID_STYLE = "background-color: rgba(220, 50, 50, 90);"
+HIGHLIGHT_STYLE = "background-color: rgba(255, 200, 0, 110);"   # a field a hint points at, for a moment
+HIGHLIGHT_MS = 2500
 _LABELS = {"lr": "Learning rate", "amp": "Mixed precision (AMP)", "max_batches": "Max batches / epoch"}
 
 
@@ -50,7 +63,15 @@ class SettingsForm(QWidget):
         self._config_cls: Any = None
         self._error = "The training engine is still loading."
         self._bad_field: str | None = None
+        self._highlighted: str | None = None
         self.edited_fields: set[str] = set()
+        self.findLrButton = QPushButton("Find LR")
+        self.findLrButton.setObjectName("findLrButton")
+        self.findLrButton.setToolTip("Try learning rates on a few hundred batches and fill in the suggested one")
+        self._highlight_timer = QTimer(self)
+        self._highlight_timer.setSingleShot(True)
+        self._highlight_timer.setInterval(HIGHLIGHT_MS)
+        self._highlight_timer.timeout.connect(self._clear_highlight)
         self.tabs = QTabWidget(self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -80,7 +101,14 @@ class SettingsForm(QWidget):
             self.widgets[f.name] = widget
             self._kinds[f.name] = kind
             label = _LABELS.get(f.name, f.name.replace("_", " ").capitalize())
-            forms["Basic" if f.name in order else "Advanced"].addRow(label, widget)
+            row: QWidget = widget
+            if f.name == "lr":  # the learning-rate finder sits beside its field
+                row = QWidget()
+                box = QHBoxLayout(row)
+                box.setContentsMargins(0, 0, 0, 0)
+                box.addWidget(widget, 1)
+                box.addWidget(self.findLrButton)
+            forms["Basic" if f.name in order else "Advanced"].addRow(label, row)
         self.validate()
 
     def _make_widget(self, name: str, annotation: str, default: Any,
@@ -162,6 +190,11 @@ class SettingsForm(QWidget):
         self.edited_fields.add(name)
         self._edited()
 
+    def reset_to(self, values: dict[str, Any]) -> None:
+        """Forget the user's edits and show `values` (e.g. `recommended_config` for the selection)."""
+        self.edited_fields.clear()
+        self.set_values(values, edited=False)
+
     def apply_defaults(self, values: dict[str, Any]) -> None:
         """Set the fields the user has not edited (e.g. from `recommended_config`), leaving edits alone."""
         self.set_values({k: v for k, v in values.items() if k not in self.edited_fields}, edited=False)
@@ -171,6 +204,7 @@ class SettingsForm(QWidget):
         With `edited` the fields count as the user's choices (kept by `apply_defaults`)."""
         if edited:
             self.edited_fields.update(k for k in values if k in self.widgets)
+        before = self.raw_values_safe()
         for name, value in values.items():
             widget = self.widgets.get(name)
             if widget is None:
@@ -192,7 +226,10 @@ class SettingsForm(QWidget):
                 pass  # a stale saved value: keep the widget's current one
             finally:
                 widget.blockSignals(False)
-        self._edited()
+        if self.raw_values_safe() != before:
+            self._edited()
+        else:
+            self.validate()
 
     # ----- validation ----------------------------------------------------------------------
     def _edited(self, *_: Any) -> None:
@@ -229,6 +266,29 @@ class SettingsForm(QWidget):
 
     def _show_field(self, name: str) -> None:
         self.tabs.setCurrentIndex(0 if name in BASIC_FIELDS else 1)
+
+    def focus_field(self, name: str) -> None:
+        """Show field `name` (its tab), give it the keyboard focus and highlight it for a moment (a hint's link)."""
+        widget = self.widgets.get(name)
+        if widget is None:
+            return
+        self._clear_highlight()
+        self._show_field(name)
+        widget.setFocus()
+        if name != self._bad_field:  # the invalid colour says more
+            widget.setStyleSheet(HIGHLIGHT_STYLE)
+            self._highlighted = name
+            self._highlight_timer.start()
+
+    @property
+    def highlighted_field(self) -> str | None:
+        """The field a hint's link highlighted (until the highlight fades)."""
+        return self._highlighted
+
+    def _clear_highlight(self) -> None:
+        name, self._highlighted = self._highlighted, None
+        if name is not None and name != self._bad_field:
+            self.widgets[name].setStyleSheet("")
 
     @property
     def error(self) -> str:
