@@ -41,7 +41,7 @@ class ConfusionMatrixView(QWidget):
         super().__init__(parent)
         self.setObjectName("confusionMatrix")
         self.setMouseTracking(True)
-        self.setMinimumSize(220, 220)
+        self.setMinimumSize(120, 120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._counts = np.zeros((0, 0), dtype=np.int64)
         self._fractions = np.zeros((0, 0))

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from workbench.ui.analysis_session import Inspection
 
 TOP = 5
-VIEW_SIDE = 120       # px: the image and the overlay are shown this big
+VIEW_SIDE = 96       # px: the image and the overlay are shown this big
 PLACEHOLDER = ("Click an image in the gallery, or open your own image (File → Predict image…, or drop image "
                "files on the window).")
 

@@ -21,6 +21,7 @@ from workbench.errors import InvalidOptionError
 
 if TYPE_CHECKING:
     from workbench.analysis.evaluate import Evaluation
+    from workbench.analysis.features import Filters
     from workbench.data.sources import DataSplits
     from workbench.training.restore import RestoredRun
     from workbench.ui.tasks import TaskSink
@@ -238,11 +239,22 @@ def inspect_image(session: Session, image: np.ndarray, *, caption: str, true_cla
     return Inspection(
         caption=caption, true_class=true_class, view=exp.view,
         top=tuple(zip(pred.classes, pred.probabilities)), layer=chosen, class_name=exp.class_name,
-        overlay=render.overlay(exp.view, exp.gradcam.heatmap, min_side=120),
+        overlay=render.overlay(exp.view, exp.gradcam.heatmap, min_side=96),
         features=render.features_picture(exp.features, max_maps=64, min_tile=24),
         feature_count=int(exp.features.maps.shape[0]),
-        filters=render.filters_picture(exp.filters, max_filters=64, max_inputs=8) if exp.filters is not None else None,
+        filters=filters_picture(exp.filters) if exp.filters is not None else None,
         filters_layer=first, note=note)
+
+
+def filters_picture(filters: Filters) -> np.ndarray:
+    """The filters as tiles: colour ones for RGB inputs; for one input channel a square grid of grey tiles
+    (the engine's layout, one row per filter, would make a one-tile-wide strip); else a row per filter."""
+    from workbench.analysis import render
+
+    if filters.rgb or filters.weight.shape[1] != 1:
+        return render.filters_picture(filters, max_filters=64, max_inputs=8, min_tile=24)
+    grey = np.rint(filters.images()[:64, 0] * 255).astype(np.uint8)
+    return render.tile_grid(np.repeat(grey[..., None], 3, axis=3), min_tile=24)
 
 
 # --- the gallery's order ----------------------------------------------------------------------------------------

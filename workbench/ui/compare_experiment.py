@@ -1,0 +1,121 @@
+"""Train all: the Compare view's ticked architectures as one controlled experiment
+(`workbench.training.experiment`), trained one after another in a worker thread.
+
+Each architecture starts from its recommended recipe; the settings the user edited in the training panel, plus
+its epochs, batch cap and device, apply to every variant (the engine keeps the budget equal). The same ticked set
+and settings make the same experiment, so Train all after a Stop continues it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from workbench.ui.tasks import Task, TaskRunner, TaskSink
+from workbench.ui.training_task import SinkCallback
+
+if TYPE_CHECKING:
+    from workbench.training.config import TrainConfig
+    from workbench.training.control import TrainControl
+    from workbench.training.experiment_status import ExperimentStatus
+    from workbench.ui.compare_rows import CompareEntry
+
+# Panel settings every variant shares even when the user left them at the shown default.
+SHARED_FIELDS = ("epochs", "max_batches", "device")
+
+
+def train_options(config: TrainConfig, edited: Sequence[str]) -> dict[str, Any]:
+    """The training options the experiment gives every variant: the edited fields and SHARED_FIELDS."""
+    values = dataclasses.asdict(config)
+    return {k: values[k] for k in (*SHARED_FIELDS, *sorted(edited)) if k in values}
+
+
+def experiment_task(entries: Sequence[CompareEntry], *, dataset: str, data_root: Path | None,
+                    options: dict[str, Any], workspace: Path, control: TrainControl) -> Task:
+    """A task: plan the experiment (WorkbenchError for bad input, before anything trains) and run its queue;
+    reports the trainer's events and the engine's VariantEvents as partials; returns the ExperimentStatus."""
+    todo = tuple(entries)
+
+    def task(sink: TaskSink) -> ExperimentStatus:
+        from workbench.training.experiment import ExperimentSpec, plan_experiment, run_experiment
+
+        spec = ExperimentSpec(archs=tuple(e.arch for e in todo), dataset=dataset,
+                              arch_options={e.arch: dict(e.options) for e in todo if e.options},
+                              train_options=dict(options), data_root=str(data_root) if data_root else None,
+                              name="Compare: " + ", ".join(e.arch for e in todo))
+        plan = plan_experiment(spec, workspace=workspace)
+        callback = SinkCallback(sink)
+        return run_experiment(plan, lambda _variant: [callback], control, on_variant=sink.partial,
+                              progress=sink.progress)
+
+    return task
+
+
+class ExperimentRunner(QObject):
+    """Runs `experiment_task` on a TaskRunner; `partial(event)` as it goes, `ended(message, details)` at the end
+    (details non-empty only for a bug's traceback)."""
+
+    partial = Signal(object)
+    ended = Signal(str, str)
+
+    def __init__(self, workspace: Path, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.workspace = Path(workspace)
+        self.runner = TaskRunner("experiment", self)
+        self.runner.partial.connect(self.partial)
+        self.runner.done.connect(self._on_done)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.finished.connect(self._on_finished)
+        self.control: TrainControl | None = None
+        self.status: ExperimentStatus | None = None
+        self._message = ""
+        self._details = ""
+
+    def is_running(self) -> bool:
+        return self.runner.is_running()
+
+    def start(self, entries: Sequence[CompareEntry], *, dataset: str, data_root: Path | None, config: TrainConfig,
+              edited: Sequence[str] = ()) -> bool:
+        """Start training `entries`; False when an experiment already runs."""
+        from workbench.training.control import TrainControl
+
+        if self.is_running():
+            return False
+        self.control = control = TrainControl()
+        self.status, self._message, self._details = None, "", ""
+        self.runner.start(experiment_task(entries, dataset=dataset, data_root=data_root,
+                                          options=train_options(config, edited), workspace=self.workspace,
+                                          control=control), on_cancel=control.stop)
+        return True
+
+    @Slot()
+    def stop(self) -> None:
+        """Stop the current run (it checkpoints); the rest of the queue stays for the next Train all."""
+        if self.is_running():
+            self.runner.cancel()
+
+    def wait(self, timeout_ms: int) -> bool:
+        """Stop and wait up to `timeout_ms`; True when the thread has ended."""
+        return self.runner.wait(timeout_ms)
+
+    @Slot(object)
+    def _on_done(self, status: ExperimentStatus) -> None:
+        self.status = status
+        variants = status.variants
+        done = sum(1 for v in variants if v.status == "completed")
+        left = sum(1 for v in variants if v.to_train)
+        self._message = (f"Experiment {status.experiment_id}: {done} of {len(variants)} run(s) completed"
+                         + (f", {left} still to train (Train all continues it)." if left else "."))
+
+    @Slot(str, str)
+    def _on_failed(self, message: str, details: str) -> None:
+        self._message, self._details = message, details
+
+    @Slot()
+    def _on_finished(self) -> None:
+        self.control = None
+        self.ended.emit(self._message or "The experiment ended.", self._details)
