@@ -318,3 +318,75 @@ def test_folder_facts_and_skipped_files_appear_in_the_app(bench: TrainingBench, 
         panel.start_training()
     assert finished.args[0].status == "completed", finished.args[0]
     assert any("Skipped 1 unreadable file." in s for s in seen), seen
+
+
+# ----- Find LR ------------------------------------------------------------------------------------------------
+
+
+def _fake_find_lr(suggested: float | None, wait_for_stop: bool = False):
+    from workbench.training.lr_find import LrFinding
+
+    def find_lr(job, *, steps=200, progress=None, control=None, on_point=None, **_kw):
+        assert job.arch == "lenet" and job.dataset == "digits" and job.config.batch_size == 32
+        lrs = [1e-5, 1e-4, 1e-3, 1e-2]
+        for i, lr in enumerate(lrs):
+            on_point(lr, 2.3 - 0.3 * i)
+            progress("Finding the learning rate", (i + 1) / steps)
+        if wait_for_stop:
+            while not control.stopped:
+                threading.Event().wait(0.01)
+            return LrFinding(tuple(lrs), (2.3, 2.0, 1.7, 1.4), (2.3, 2.0, 1.7, 1.4), None, False, cancelled=True)
+        return LrFinding(tuple(lrs), (2.3, 2.0, 1.7, 1.4), (2.3, 2.0, 1.7, 1.4), suggested, False,
+                         min_loss_lr=1e-2)
+
+    return find_lr
+
+
+def test_find_lr_shows_the_curve_and_fills_the_field(panel: TrainingPanel, qtbot, monkeypatch) -> None:
+    import workbench.training.lr_find as lr_find
+
+    monkeypatch.setattr(lr_find, "find_lr", _fake_find_lr(0.001234))
+    button = panel.findChild(QPushButton, "findLrButton")
+    assert button.isEnabled()
+    button.click()
+    finder = panel._lr_finder
+    assert finder is not None and finder.is_running() and not panel.trainButton.isEnabled()
+    with qtbot.waitSignal(finder.finished, timeout=30_000):
+        pass
+    assert panel.settings.value_of("lr") == 0.00123 and "lr" in panel.settings.edited_fields
+    dialog = finder.dialog
+    assert dialog.objectName() == "lrFinderDialog" and dialog.isVisible()
+    assert list(dialog.curve.getData()[1]) == [2.3, 2.0, 1.7, 1.4] and dialog.marker.isVisible()
+    assert "0.00123" in dialog.message.text()
+    assert panel.trainButton.isEnabled()
+    dialog.close()
+
+
+def test_find_lr_can_be_cancelled_and_leaves_the_rate(panel: TrainingPanel, qtbot, monkeypatch) -> None:
+    import workbench.training.lr_find as lr_find
+
+    monkeypatch.setattr(lr_find, "find_lr", _fake_find_lr(None, wait_for_stop=True))
+    before = panel.settings.value_of("lr")
+    panel.find_lr()
+    finder = panel._lr_finder
+    qtbot.waitUntil(lambda: len(finder.dialog.lrs) == 4, timeout=30_000)
+    with qtbot.waitSignal(finder.finished, timeout=30_000):
+        finder.dialog.buttons.rejected.emit()                 # the dialog's Cancel
+    assert panel.settings.value_of("lr") == before and finder.finding.cancelled
+
+
+@pytest.mark.slow
+def test_find_lr_with_the_engine_fills_the_field(panel: TrainingPanel, qtbot, monkeypatch) -> None:
+    from workbench.ui import lr_finder_ui
+
+    monkeypatch.setattr(lr_finder_ui, "STEPS", 60)
+    panel.find_lr()
+    finder = panel._lr_finder
+    with qtbot.waitSignal(finder.finished, timeout=120_000):
+        pass
+    finding = finder.finding
+    assert finding is not None and not finding.cancelled and len(finding.lrs) >= 3, finder.dialog.message.text()
+    assert finding.suggested_lr is not None, finding
+    assert panel.settings.value_of("lr") == float(f"{finding.suggested_lr:.3g}")
+    assert len(finder.dialog.curve.getData()[0]) == len(finding.lrs)
+    finder.dialog.close()
