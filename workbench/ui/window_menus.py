@@ -43,7 +43,6 @@ def build_menus(window: MainWindow, tabs: tuple[str, ...]) -> None:
     file_menu.addSeparator()
     window.export_png_action = add_action(window, file_menu, "Export plot as &PNG…", window.export_plot_png)
     window.export_csv_action = add_action(window, file_menu, "Export metrics as &CSV…", window.export_metrics_csv)
-    window.predict_action = add_action(window, file_menu, "Predict &Image…", window.predict_image, "Ctrl+I")
     add_action(window, file_menu, "Export plot as &SVG…", functools.partial(export_plot_svg, window))
     add_action(window, file_menu, "Export &model…", functools.partial(export_model, window))
     file_menu.addSeparator()
@@ -60,6 +59,11 @@ def build_menus(window: MainWindow, tabs: tuple[str, ...]) -> None:
     window.train_action = add_action(window, train, "&Train", window.start_training, "Ctrl+Return", sp.SP_MediaPlay)
     window.train_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
     window.stop_action = add_action(window, train, "&Stop", window.stop_training, "Esc", sp.SP_MediaStop)
+    window.pause_action = QAction("&Pause", window)   # checkable; the training panel binds it to its Pause button
+    window.pause_action.setShortcut(QKeySequence("Ctrl+P"))
+    window.pause_action.setCheckable(True)
+    window.pause_action.setEnabled(False)
+    train.addAction(window.pause_action)
     help_menu = bar.addMenu("&Help")
     add_action(window, help_menu, "&About CNN Workbench", lambda: show_about(window), None,
                sp.SP_MessageBoxInformation)
