@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
     QLabel,
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.ui import window_menus
+from workbench.ui import analysis_window, window_menus
 from workbench.ui.architecture_panel import ArchitecturePanel, ArchSelection
 from workbench.ui.dialogs import show_error
 from workbench.ui.parameter_table import ParameterTable
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from workbench.ui.training_panel import TrainingPanel
 
 TITLE = "CNN Workbench"
-TABS = ("Layers", "Parameters", "Training curves", "Runs")
+TABS = ("Layers", "Parameters", "Training curves", "Runs", "Analysis", "Compare")
 
 
 def _placeholder(text: str) -> QLabel:
@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         self.plots: LivePlots | None = None
         self.runs_panel: RunsPanel | None = None
         self.catalog: EngineCatalog | None = None
+        self.views: analysis_window.AnalysisViews | None = None   # the Analysis tab and the Compare view
         self._restoring = False
         self.setWindowTitle(TITLE)
         self.setObjectName("mainWindow")
@@ -92,6 +93,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.param_table, TABS[1])
         self.tabs.addTab(_placeholder("Live curves appear here once the engine has loaded."), TABS[2])
         self.tabs.addTab(_placeholder("Loading runs…"), TABS[3])
+        for name in TABS[4:]:
+            self.tabs.addTab(_placeholder(f"The {name} view appears once the engine has loaded."), name)
+        self.setAcceptDrops(True)   # image files dropped on the window go to the Analysis tab's inspector
 
         # The training panel scrolls its settings itself, keeping Train/Stop and the progress in view.
         self.right = QWidget()
@@ -146,6 +150,7 @@ class MainWindow(QMainWindow):
     open_workspace_action: QAction
     export_png_action: QAction
     export_csv_action: QAction
+    predict_action: QAction
     find_action: QAction
     train_action: QAction
     stop_action: QAction
@@ -173,6 +178,16 @@ class MainWindow(QMainWindow):
         """Esc: ask the run to stop (it checkpoints)."""
         if self.training_panel is not None:
             self.training_panel.request_stop()
+
+    def predict_image(self, paths: list[Path] | None = None) -> int:
+        """File → Predict image… (see analysis_window.predict_image); returns the inspector's request id."""
+        return analysis_window.predict_image(self, paths)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        analysis_window.drag_enter(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        analysis_window.drop(self, event)
 
     def reset_layout(self) -> None:
         total = max(900, self.splitter.width())
@@ -215,6 +230,8 @@ class MainWindow(QMainWindow):
                                        else self.arch_panel.names()[0])
         finally:
             self._restoring = False
+        if self.views is not None:
+            self.views.compare.set_catalog(catalog.specs, catalog.families)
         self.tabs.setCurrentIndex(int(str(self.settings.value("window/tab", 0) or 0)))
         self._on_selection(self.arch_panel.selection())
         self.engineReady.emit()
@@ -246,6 +263,11 @@ class MainWindow(QMainWindow):
         runs.errorOccurred.connect(lambda message, details: show_error(self, message, details))
         panel.runStarted.connect(lambda _start: self.tabs.setCurrentIndex(2))
         wire_training(panel, plots, runs)
+        self.views, self._router = analysis_window.attach_views(self, panel, plots, runs,
+                                                                self.summary_view.layerSelected, self.workspace)
+        for i, view in ((4, self.views.analysis), (5, self.views.compare)):
+            self.tabs.removeTab(i)
+            self.tabs.insertTab(i, view, TABS[i])
         runs.refresh()
         return panel
 
@@ -345,7 +367,15 @@ class MainWindow(QMainWindow):
                 show_error(self, "The training run did not stop within 2 seconds; try closing again.")
                 event.ignore()
                 return
+        if self.views is not None and self.views.compare.is_training():
+            if not self.confirm_close():
+                event.ignore()
+                return
+            self.views.compare.stop_training()
         self.save_settings()
+        if self.views is not None:
+            self.views.analysis.shutdown(5000)
+            self.views.compare.shutdown(5000)
         self.worker.shutdown(5000)
         self.loader.wait(5000)
         if panel is not None:

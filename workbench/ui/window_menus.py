@@ -43,6 +43,7 @@ def build_menus(window: MainWindow, tabs: tuple[str, ...]) -> None:
     file_menu.addSeparator()
     window.export_png_action = add_action(window, file_menu, "Export plot as &PNG…", window.export_plot_png)
     window.export_csv_action = add_action(window, file_menu, "Export metrics as &CSV…", window.export_metrics_csv)
+    window.predict_action = add_action(window, file_menu, "Predict &Image…", window.predict_image, "Ctrl+I")
     add_action(window, file_menu, "Export plot as &SVG…", functools.partial(export_plot_svg, window))
     add_action(window, file_menu, "Export &model…", functools.partial(export_model, window))
     file_menu.addSeparator()
