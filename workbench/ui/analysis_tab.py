@@ -370,6 +370,7 @@ class AnalysisTab(QWidget):
             self.thumbs.request(thumbnails_task(self.cache, a.run_id, a.checkpoint, order.tolist()))
         else:
             self.thumbs.invalidate()
+            self.galleryFilled.emit()
 
     @Slot(int, object)
     def _on_thumbnails(self, _rid: int, thumbs: Thumbnails) -> None:
