@@ -53,6 +53,7 @@ class CompareTable(QTableWidget):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.verticalHeader().setVisible(False)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)   # tick order until a click
         self.setSortingEnabled(True)
 
     def set_outcomes(self, outcomes: Sequence[CompareOutcome], labels: Sequence[str]) -> None:

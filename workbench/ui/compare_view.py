@@ -327,15 +327,15 @@ class CompareView(QWidget):
         panel = self._panel
         if self.is_training():
             return "The experiment is training."
-        if panel is None or not panel.is_ready():
-            return "The training engine is still loading."
-        if panel.is_training():
-            return "A training run is in progress; Train all can start when it ends."
         if not self._ticked:
             return "Tick at least one architecture."
         bad = [o.entry.arch for o in self._outcomes if o.row is None]
         if bad:
             return f"The options of {', '.join(bad)} do not build a model; fix or untick them."
+        if panel is None or not panel.is_ready():
+            return "The training engine is still loading."
+        if panel.is_training():
+            return "A training run is in progress; Train all can start when it ends."
         state = panel.picker.availability()
         if state not in ("bundled", "on disk"):
             return "The data set is not available yet (see the training panel)."

@@ -1,0 +1,155 @@
+"""The Compare view: rows equal the engine's summaries, ticking/unticking and options update the table and
+charts, and Train all trains the ticked architectures as one experiment that fills the accuracy column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWidget
+
+from tests.ui.conftest import TrainingBench
+from workbench.ui.compare_view import CompareView
+
+WAIT_MS = 60_000
+
+
+def catalog() -> list:
+    from workbench.models import get_spec, list_models
+
+    return [get_spec(n) for n in list_models() if not n.startswith("tv:")]
+
+
+@pytest.fixture
+def view(qtbot, workspace: Path):
+    widget = CompareView(workspace)
+    qtbot.addWidget(widget)
+    widget.resize(1100, 700)
+    widget.show()
+    yield widget
+    assert widget.shutdown(10_000)
+
+
+def fill(qtbot, view: CompareView, ticked: tuple[str, ...]) -> None:
+    with qtbot.waitSignal(view.rowsShown, timeout=WAIT_MS):
+        view.set_catalog(catalog(), ticked=ticked)
+
+
+def expected_row(arch: str, options: dict | None = None, shape=None, classes=None):
+    from workbench.analysis.compare import row_from_summary
+    from workbench.models import summarize
+
+    return row_from_summary(summarize(arch, input_shape=shape, num_classes=classes, options=options))
+
+
+def test_rows_equal_the_summaries(qtbot, view) -> None:
+    fill(qtbot, view, ("lenet", "vgg_cifar"))
+    assert view.objectName() == "compareView"
+    rows = {o.entry.arch: o.row for o in view.outcomes()}
+    for arch in ("lenet", "vgg_cifar"):
+        want, got = expected_row(arch), rows[arch]
+        for key in ("params", "mult_adds", "params_mb", "activations_mb", "conv_layers", "linear_layers",
+                    "receptive_field", "input", "classes"):
+            assert getattr(got, key) == getattr(want, key), (arch, key)
+    assert rows["vgg_cifar"].params == 9_750_922    # the lecture's figure at 3×32×32 with 10 classes
+    params = view.table.column_texts("Params")
+    assert params == [f"{rows['lenet'].params:,} (61.7 k)", f"{rows['vgg_cifar'].params:,} (9.75 M)"]
+    assert view.charts.values("params") == [rows["lenet"].params, rows["vgg_cifar"].params]
+    assert view.table.column_texts("Best val acc") == ["–", "–"]   # no runs in this workspace
+
+
+def test_the_data_set_sets_channels_and_classes(qtbot, view) -> None:
+    fill(qtbot, view, ("vgg_cifar",))
+    with qtbot.waitSignal(view.rowsShown, timeout=WAIT_MS):
+        view.set_dataset({"name": "digits", "channels": 1, "num_classes": 10})
+    (outcome,) = view.outcomes()
+    assert outcome.row.input == [1, 32, 32]
+    assert outcome.row.params == expected_row("vgg_cifar", shape=(1, 32, 32), classes=10).params
+
+
+def test_ticking_and_unticking_update_table_and_charts(qtbot, view) -> None:
+    fill(qtbot, view, ("lenet",))
+    with qtbot.waitSignal(view.rowsShown, timeout=WAIT_MS):
+        view.tick("nin")
+    assert [o.entry.arch for o in view.outcomes()] == ["lenet", "nin"] and view.table.rowCount() == 2
+    assert len(view.charts.values("mult_adds")) == 2
+    item = view._items()["lenet"]
+    with qtbot.waitSignal(view.rowsShown, timeout=WAIT_MS):
+        item.setCheckState(0, Qt.CheckState.Unchecked)   # as a click on the box
+    assert view.ticked() == ["nin"] and view.table.rowCount() == 1
+    assert view.charts.values("params") == [expected_row("nin").params]
+
+
+def test_options_change_the_row_and_bad_options_say_why(qtbot, view) -> None:
+    fill(qtbot, view, ("resnet20",))
+    view.show_options("resnet20")
+    assert view.optionsBox.isVisible() and view.optionsBox.title() == "Options of resnet20"
+    with qtbot.waitSignal(view.rowsShown, timeout=WAIT_MS):
+        view.set_option("resnet20", "residual", "False")
+    (outcome,) = view.outcomes()
+    assert outcome.row.params == expected_row("resnet20", {"residual": False}).params
+    assert view.table.item(0, 0).text() == "resnet20 (residual=False)"
+    with qtbot.waitSignal(view.rowsShown, timeout=WAIT_MS):
+        view.set_option("resnet20", "arch", "((0, 16),)")
+    (outcome,) = view.outcomes()
+    assert outcome.row is None and "option 'arch' of resnet20" in outcome.error
+    assert view.table.item(0, 1).text() == outcome.error
+    assert not view.trainAllButton.isEnabled() and "resnet20" in view.trainAllButton.toolTip()
+
+
+def test_train_all_runs_an_experiment_and_fills_the_accuracy_column(qtbot, workspace, lenet_digits_panel) -> None:
+    from workbench.runs import RunStore
+    from workbench.ui.analysis_window import attach_views
+    from workbench.ui.summary_view import SummaryView
+
+    bench: TrainingBench = lenet_digits_panel(epochs=1, max_batches=2)
+    host, layers = QWidget(), SummaryView()
+    qtbot.addWidget(host)
+    qtbot.addWidget(layers)
+    views, _router = attach_views(host, bench.panel, bench.plots, bench.runs, layers.layerSelected, workspace)
+    view = views.compare
+    qtbot.addWidget(view)
+    qtbot.addWidget(views.analysis)
+    try:
+        fill(qtbot, view, ("lenet", "resnet20"))
+        assert view.trainAllButton.isEnabled(), view.trainAllButton.toolTip()
+        started: list[object] = []
+        bench.runs.runsList.model().rowsInserted.connect(lambda *a: started.append(a))
+        with qtbot.waitSignal(view.trainingChanged, timeout=WAIT_MS):
+            assert view.train_all()
+        assert not bench.panel.isEnabled() and not view.trainAllButton.isEnabled()
+        assert view.stopAllButton.isEnabled()
+        with qtbot.waitSignal(view.trainingChanged, timeout=300_000) as ended:
+            pass
+        assert ended.args == [False] and bench.panel.isEnabled()
+        qtbot.waitUntil(lambda: not view.task.is_busy(), timeout=WAIT_MS)
+        status = view.experiment.status
+        assert status is not None and [v.status for v in status.variants] == ["completed", "completed"], \
+            view.status.text()
+        rows = {o.entry.arch: o.row for o in view.outcomes()}
+        with RunStore(workspace) as store:
+            runs = store.list_runs()
+        assert len(runs) == 2 and {r.experiment_id for r in runs} == {status.experiment_id}
+        for run in runs:
+            assert rows[run.arch].runs == 1 and rows[run.arch].best_val_accuracy == run.best_val_accuracy
+        assert "–" not in view.table.column_texts("Best val acc")
+        assert {r.run_id for r in bench.runs.records} == {r.run_id for r in runs}   # the runs list followed
+        assert view.trainAllButton.isEnabled()
+    finally:
+        assert views.analysis.shutdown(10_000) and view.shutdown(10_000)
+
+
+def test_train_all_waits_for_the_panels_run(qtbot, workspace, lenet_digits_panel, view) -> None:
+    bench: TrainingBench = lenet_digits_panel(epochs=1, max_batches=2)
+    view.attach_training(bench.panel)
+    fill(qtbot, view, ("lenet",))
+    assert view.trainAllButton.isEnabled()
+    with qtbot.waitSignal(bench.panel.runStarted, timeout=WAIT_MS):
+        bench.panel.start_training()
+    assert not view.trainAllButton.isEnabled()
+    assert "training run is in progress" in view.trainAllButton.toolTip()
+    assert not view.train_all() and not view.is_training()
+    with qtbot.waitSignal(bench.panel.runFinished, timeout=WAIT_MS):
+        pass
+    assert view.trainAllButton.isEnabled()
