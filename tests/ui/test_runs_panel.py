@@ -60,10 +60,16 @@ def test_resume_a_stopped_run(bench: TrainingBench, qtbot) -> None:
     runs.select_runs([run_id])
     assert runs.resumeButton.isEnabled()
     panel.settings.set_values({"epochs": 3, "max_batches": 2})  # resume uses the run's own config
+    live_steps: list = []
+    panel.stepReported.connect(live_steps.append)
     with qtbot.waitSignal(panel.runStarted, timeout=60_000) as started, \
+            qtbot.waitSignal(runs.historyLoaded, timeout=60_000) as history, \
             qtbot.waitSignal(panel.runFinished, timeout=300_000) as finished:
         runs.resumeButton.click()
     assert started.args[0].run_id == run_id
+    # The curves are the whole run: the steps stored before the stop come before the resumed ones.
+    assert history.args[0].run_id == run_id and history.args[0].metrics.get("step_loss")
+    assert bench.plots.point_count("step_accuracy") > len(live_steps)
     assert finished.args[0].run_id == run_id and finished.args[0].status == "completed"
     assert runs.status_of(run_id) == "completed"
 
@@ -100,3 +106,29 @@ def test_runs_table_sorts_stretches_hints_and_labels_overlays(qtbot, workspace: 
     assert {curves.run_id for curves in runs.overlay_data()} == {ids[1], ids[2]}
     runs.active_run_id = None
     runs.close_store()
+
+
+def test_resumed_history_is_loaded_off_the_gui_thread_and_merged(bench: TrainingBench, qtbot) -> None:
+    from workbench.training.events import EpochMetrics, FitStart, StepMetrics
+
+    store, plots = bench.runs.store, bench.plots
+    rid = store.create_run(arch="lenet", arch_options={}, dataset="digits", config={"epochs": 4}, device="cpu")
+    store.log_metrics(rid, [(1, 5, "step_loss", 2.0, 0.0), (1, 10, "step_loss", 1.6, 0.0),
+                            (1, 5, "step_accuracy", 0.3, 0.0), (1, 0, "val_accuracy", 0.5, 0.0),
+                            (2, 15, "step_loss", 1.0, 0.0), (2, 0, "val_accuracy", 0.7, 0.0)])
+    store.update_run(rid, status="stopped", epochs_completed=2)
+    start = FitStart(run_id=rid, arch="lenet", dataset="digits", device="cpu", epochs=4, start_epoch=2,
+                     batches_per_epoch=10, train_size=320, val_size=32, num_classes=10, amp="off",
+                     channels_last=False)
+    with qtbot.waitSignal(bench.runs.historyLoaded, timeout=10_000):
+        bench.panel.runStarted.emit(start)        # as the panel reports a resumed run
+        bench.panel.stepReported.emit(StepMetrics(run_id=rid, epoch=3, step=25, batch=5, batches=10, loss=0.8,
+                                                  accuracy=0.8, lr=0.01, images_per_second=5.0, eta_seconds=1.0,
+                                                  time=0.0))
+    bench.panel.epochReported.emit(EpochMetrics(run_id=rid, epoch=3, epochs=4, train_loss=0.7, train_accuracy=0.8,
+                                                val_loss=0.8, val_accuracy=0.8, lr=0.01, images_per_second=5.0,
+                                                epoch_seconds=1.0, best_val_accuracy=0.8, is_best=True, time=0.0))
+    plots.redraw()
+    assert plots.curves["val_accuracy"].getData()[0].tolist() == [1.0, 2.0, 3.0]
+    x, _ = plots.curves["step_loss"].getData()
+    assert x.tolist() == pytest.approx([0.5, 1.0, 1.5, 2.5])   # stored epochs 1-2, then the resumed epoch 3

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 EMA_ALPHA = 0.1          # smoothing of the per-interval training loss
-# A loss value is treated as diverged (drawn clipped, marked) when it exceeds both CLIP_FACTOR times the 95th
-# percentile of the plot's values and HEAD_FACTOR times the largest first value of a curve (the initial loss).
+# A loss value is treated as diverged (drawn clipped, marked) when it exceeds both HEAD_FACTOR times the largest
+# first value of a curve (a run starts near its highest loss) and CLIP_FACTOR times the median of the plot's values.
 CLIP_FACTOR = 10.0
 HEAD_FACTOR = 3.0
 PERCENT_SERIES = frozenset({"step_accuracy", "train_accuracy", "val_accuracy"})
@@ -241,7 +241,7 @@ def robust_y_range(arrays: Sequence[np.ndarray], *, log: bool = False, clip: boo
     clipped, peak = False, math.nan
     if clip and values.size >= 3:
         head = max(float(a[0]) for a in finite_arrays)
-        limit = max(CLIP_FACTOR * float(np.quantile(values, 0.95)), HEAD_FACTOR * head)
+        limit = max(HEAD_FACTOR * head, CLIP_FACTOR * float(np.median(values)))
         if hi > limit > 0:
             kept = values[values <= limit]
             clipped, peak, hi = True, hi, float(kept.max())

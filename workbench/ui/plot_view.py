@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QPoint, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPalette
-from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QColor, QPalette
 
 from workbench.ui.plot_data import (
     PERCENT_SERIES,
@@ -94,7 +91,10 @@ class _Overlay(NamedTuple):
 
 
 class PlotView(QObject):
-    """The plot widgets (`plots`), their curves and ranges; owned by LivePlots."""
+    """The plot widgets (`plots`), their curves and ranges; owned by LivePlots. `clipChanged(plot)` when a plot
+    starts or stops leaving diverged values out."""
+
+    clipChanged = Signal(str)
 
     def __init__(self, titles: Mapping[str, tuple[str, str]], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -200,10 +200,17 @@ class PlotView(QObject):
             self.grids[attr].setPen(pg.mkPen(grid_colour))
 
     def _title(self, attr: str, title: str) -> str:
-        clip = self.clipped.get(attr)
+        # Short: a title wider than the plot widens its layout past the widget and cuts the x axis off.
+        return title if attr not in self.clipped else f"{title} (▲ clipped)"
+
+    def clip_note(self, plot: str = "lossPlot") -> str:
+        """One sentence on a clipped plot ("" when nothing is clipped)."""
+        clip = self.clipped.get(plot)
         if clip is None:
-            return title
-        return f"{title} — ▲ diverged to {clip.peak:.3g}: clipped above {clip.hi:.3g}"
+            return ""
+        where = f" at epoch {min(self.marked_points()):g}" if self.marked_points() else ""
+        return (f"The loss diverged{where} (up to {clip.peak:.3g}); the plot is clipped above {clip.hi:.3g} so the "
+                "rest stays readable (▲ marks the points above). Tick Log-scale loss to see everything.")
 
     def set_log_y(self, plot: str, on: bool) -> None:
         self.plots[plot].getPlotItem().setLogMode(False, on)
@@ -283,9 +290,10 @@ class PlotView(QObject):
             if plot == "accuracyPlot":
                 y1 = min(y1, 102.0)
         self._apply(plot, (0.0, x1, y0, y1))
+        self._mark(plot, xs, ys, y1)
         if previous != self.clipped.get(plot):
             self.plots[plot].getPlotItem().setTitle(self._title(plot, self.titles[plot][0]), color=self._fg)
-        self._mark(plot, xs, ys, y1)
+            self.clipChanged.emit(plot)
 
     def _apply(self, plot: str, ranges: tuple[float, float, float, float]) -> None:
         if self.ranges.get(plot) == ranges:
@@ -312,19 +320,6 @@ class PlotView(QObject):
         """x of the diverged points marked on the loss plot."""
         x, _y = self.marker.getData()
         return [float(v) for v in x] if x is not None else []
-
-    # ----- SVG of the grid ---------------------------------------------------------------------------------
-    @staticmethod
-    def render_svg(widget: QWidget, path: Path) -> None:
-        """The widget as shown, as vector graphics (QSvgGenerator)."""
-        generator = QSvgGenerator()
-        generator.setFileName(str(path))
-        generator.setSize(QSize(widget.width(), widget.height()))
-        generator.setViewBox(QRect(0, 0, widget.width(), widget.height()))
-        generator.setTitle("CNN Workbench training curves")
-        painter = QPainter(generator)
-        widget.render(painter, QPoint(0, 0))
-        painter.end()
 
 
 def overlay_curves(view: PlotView, runs: Sequence[RunCurves], hidden: set[str]

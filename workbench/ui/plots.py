@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QHideEvent, QResizeEvent, QShowEvent
-from PySide6.QtWidgets import QCheckBox, QGridLayout, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from workbench.ui.plot_data import (
     PERCENT_SERIES,
@@ -33,6 +33,7 @@ from workbench.ui.plot_data import (
     is_aux_metric,
     total_loss_formula,
 )
+from workbench.ui.plot_svg import export_grid_svg, export_plot_svg
 from workbench.ui.plot_view import PlotView, SeriesSpec, aux_specs, overlay_curves
 from workbench.ui.series_list import SeriesEntry, SeriesList
 
@@ -85,6 +86,11 @@ class LivePlots(QWidget):
         self.lossLogScale.setObjectName("lossLogScale")
         self.lossLogScale.setToolTip("Show the loss on a log scale: a diverged loss is shown whole instead of clipped.")
         self.lossLogScale.toggled.connect(self._on_log_scale)
+        self.clipNote = QLabel("")
+        self.clipNote.setObjectName("clipNote")
+        self.clipNote.setWordWrap(True)
+        self.clipNote.setVisible(False)
+        self.view.clipChanged.connect(self._on_clip_changed)
         self.seriesList = SeriesList()
         self.seriesList.toggled.connect(self._on_toggled)
         self.side = side = QWidget()
@@ -92,6 +98,7 @@ class LivePlots(QWidget):
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(4, 0, 0, 0)
         side_layout.addWidget(self.lossLogScale)
+        side_layout.addWidget(self.clipNote)
         side_layout.addWidget(self.seriesList, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("plotsSplitter")
@@ -100,6 +107,7 @@ class LivePlots(QWidget):
         self.splitter.addWidget(side)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 0)
+        self._sized = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
@@ -147,15 +155,15 @@ class LivePlots(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:
         narrow = self.width() < NARROW
         orientation = Qt.Orientation.Vertical if narrow else Qt.Orientation.Horizontal
-        if self.splitter.orientation() != orientation:
+        if self.splitter.orientation() != orientation or not self._sized:
             self.splitter.setOrientation(orientation)
-            side = self.side
-            if narrow:
-                side.setMaximumWidth(16_777_215)
-                side.setMaximumHeight(max(110, self.height() // 4))
-            else:
-                side.setMaximumHeight(16_777_215)
-                side.setMaximumWidth(max(220, self.width() // 4))
+            if narrow:   # the list under the plots, a quarter of the height
+                side = max(120, event.size().height() // 4)
+                self.splitter.setSizes([event.size().height() - side, side])
+            else:        # the list beside the plots
+                side = min(320, max(240, event.size().width() // 4))
+                self.splitter.setSizes([event.size().width() - side, side])
+            self._sized = True
         super().resizeEvent(event)
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -174,6 +182,13 @@ class LivePlots(QWidget):
     def _on_log_scale(self, on: bool) -> None:
         self.view.set_log_y("lossPlot", on)
         self._stale.add("lossPlot")
+
+    @Slot(str)
+    def _on_clip_changed(self, plot: str) -> None:
+        if plot == "lossPlot":
+            note = self.view.clip_note(plot)
+            self.clipNote.setText(note)
+            self.clipNote.setVisible(bool(note))
 
     @Slot(str, bool)
     def _on_toggled(self, key: str, shown: bool) -> None:
@@ -383,11 +398,9 @@ class LivePlots(QWidget):
         self.redraw()
         path = Path(path)
         if plot is not None:
-            from pyqtgraph.exporters import SVGExporter
-
-            SVGExporter(self.plots[plot].getPlotItem()).export(str(path))
+            export_plot_svg(self.plots[plot], path)
         else:
-            self.view.render_svg(self.grid, path)
+            export_grid_svg(self.plots.values(), self.grid, path)
         if not path.is_file():
             raise OSError(f"Could not write {path}; choose a folder you can write to.")
         return path

@@ -52,8 +52,8 @@ def difference_labels(records: Sequence[RunRecord], among: Sequence[RunRecord] =
             parts.append(_part(row, "data_options"))
         if len(planned) > 1 and record.epochs_planned is not None:
             parts.append(f"{record.epochs_planned} epochs")
-        labels[record.run_id] = ", ".join(parts) if len(parts) > 1 or "arch" in keys else \
-            f"{row.arch} on {row.dataset}"
+        labels[record.run_id] = ", ".join(parts) if len(parts) > 1 or parts[0] != row.arch or "arch" in keys \
+            else f"{row.arch} on {row.dataset}"
     _number_duplicates(labels, records)
     return labels
 

@@ -18,15 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices, QShowEvent, QStandardItem
+from PySide6.QtCore import QUrl, Slot
+from PySide6.QtGui import QDesktopServices, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
-    QLineEdit,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -36,7 +33,8 @@ from workbench.runs.records import RunStatus
 from workbench.ui.plot_data import RunCurves, overlay_metric_names
 from workbench.ui.run_labels import difference_labels
 from workbench.ui.run_watch import FollowRequest, PollResult, RunWatcher, history_task, parameters_task, run_curves
-from workbench.ui.runs_table import KEYS, RUN_ROLE, RunsModel, RunsView
+from workbench.ui.runs_actions import RunActions
+from workbench.ui.runs_table import KEYS, RunsModel, RunsView
 from workbench.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
@@ -51,16 +49,10 @@ HINT = ("Select runs (Ctrl/Shift-click) to overlay their curves on the training 
         "overlay all its runs. Double-click a name to rename a run.")
 
 
-class RunsPanel(QWidget):
+class RunsPanel(RunActions):
     """`overlayChanged(list[RunCurves])`, `followChanged(RunCurves | None)` (a run of another process to show as the
     main curves), `historyLoaded(RunCurves)` (the stored points of the run that started here), `resumeRequested(run
     id)`, `errorOccurred(message, details)`."""
-
-    overlayChanged = Signal(object)
-    followChanged = Signal(object)
-    historyLoaded = Signal(object)
-    resumeRequested = Signal(str)
-    errorOccurred = Signal(str, str)
 
     def __init__(self, workspace: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -344,51 +336,6 @@ class RunsPanel(QWidget):
     def _on_open_clicked(self) -> None:
         self.open_folder()
 
-    def resume_selected(self) -> None:
-        ids = self.selected_run_ids()
-        if len(ids) == 1 and (rec := self._record(ids[0])) is not None and rec.status.can_resume:
-            self.resumeRequested.emit(rec.run_id)
-
-    def stop_selected(self) -> int:
-        """Ask the selected runs that other processes train to stop (through the store); returns how many."""
-        asked = 0
-        for run_id in self.selected_run_ids():
-            rec = self._record(run_id)
-            if rec is None or not self.is_external(rec):
-                continue
-            try:
-                self.store.request_stop(run_id)
-                asked += 1
-            except Exception as exc:
-                self.errorOccurred.emit(f"Could not ask run {run_id} to stop: {exc}", "")
-        self.refresh()
-        return asked
-
-    def rename_run(self, run_id: str, name: str) -> bool:
-        """Give a run a name (it labels its curves); an empty name goes back to the automatic label."""
-        try:
-            self.store.update_run(run_id, name=name.strip())
-        except Exception as exc:
-            self.errorOccurred.emit(f"Could not rename run {run_id}: {exc}", "")
-            return False
-        self.refresh()
-        return True
-
-    def rename_selected(self) -> bool:
-        ids = self.selected_run_ids()
-        rec = self._record(ids[0]) if len(ids) == 1 else None
-        if rec is None:
-            return False
-        name, ok = QInputDialog.getText(self, "Rename run", f"Name of run {rec.run_id}:", QLineEdit.EchoMode.Normal,
-                                        rec.name)
-        return bool(ok) and self.rename_run(rec.run_id, name)
-
-    def _on_item_changed(self, item: QStandardItem) -> None:
-        run_id = str(item.data(RUN_ROLE) or "")
-        rec = self._record(run_id)
-        if rec is not None and item.column() == KEYS.index("name") and item.text().strip() != rec.name:
-            self.rename_run(run_id, item.text())
-
     def _apply_differs(self) -> None:
         """Hide the columns in which the selected runs agree (with "Show only what differs" ticked)."""
         records = [r for i in self.selected_run_ids() if (r := self._record(i)) is not None]
@@ -397,29 +344,6 @@ class RunsPanel(QWidget):
     def visible_columns(self) -> list[str]:
         """The keys of the columns shown."""
         return self.runsList.visible_columns()
-
-    def confirm_delete(self, count: int) -> bool:
-        """Ask before deleting (tests monkeypatch this or call delete_selected(confirm=False))."""
-        answer = QMessageBox.question(self, "Delete runs",
-                                      f"Delete {count} run(s) with their checkpoints and metrics?")
-        return answer == QMessageBox.StandardButton.Yes
-
-    def delete_selected(self, confirm: bool = True) -> int:
-        """Delete the selected runs (rows and folders); returns how many were deleted."""
-        ids = [i for i in self.selected_run_ids() if i != self.active_run_id
-               and (rec := self._record(i)) is not None and rec.status != RunStatus.RUNNING]
-        if not ids or (confirm and not self.confirm_delete(len(ids))):
-            return 0
-        deleted = 0
-        for run_id in ids:
-            try:
-                self.store.delete_run(run_id)
-                deleted += 1
-            except Exception as exc:
-                self.errorOccurred.emit(str(exc), "")
-        self.refresh()
-        self.overlayChanged.emit(self.overlay_data())
-        return deleted
 
     def folder_of(self, run_id: str) -> Path:
         return Path(self.store.run_dir(run_id))
