@@ -25,6 +25,9 @@ def test_chance_level_after_an_epoch_points_at_the_learning_rate() -> None:
     found = hints([epoch(1, 2.303, 2.302, 0.095)], 10, CONFIG)
     assert len(found) == 1 and found[0].field == "lr"
     assert "chance level" in found[0].message and "9.5 %" in found[0].message and "ln 10" in found[0].message
+    assert "10× smaller" in found[0].message                      # lr 0.05 on resnet18: usually too high
+    tiny = hints([epoch(1, 2.303, 2.302, 0.095)], 10, {**CONFIG, "lr": 1e-7})
+    assert "too small to move the weights" in tiny[0].message and "10× smaller" not in tiny[0].message
     assert hints([epoch(1, 1.2, 1.3, 0.55)], 10, CONFIG) == []
     assert at_chance(0.5, 2) and not at_chance(0.65, 2) and at_chance(0.012, 100) and not at_chance(0.05, 100)
 

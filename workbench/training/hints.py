@@ -20,6 +20,7 @@ MAX_PLAUSIBLE_WEIGHT_DECAY = 0.1
 DIVERGENCE_RATIO = 1.5      # the training loss grew to this multiple of its best epoch
 OVERFIT_RATIO = 2.0         # validation loss this many times the training loss ...
 OVERFIT_GAP = 0.3           # ... and at least this far above it (nats)
+TINY_LR_FACTOR = 100        # a rate below this multiple of the optimizer's usual minimum is "too small"
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,16 @@ def hints(epochs: Sequence[EpochMetrics], num_classes: int, config: Mapping[str,
         stuck = abs(train_main - math.log(max(2, num_classes))) < 0.1 * math.log(max(2, num_classes))
         why = ("the loss has not moved from guessing (ln " + str(num_classes) + f" ≈ {math.log(num_classes):.2f})"
                if stuck else "the network is not learning yet")
+        low = LR_RANGE.get(optimizer, LR_RANGE["sgd"])[0]
+        if isinstance(lr, (int, float)) and lr < TINY_LR_FACTOR * low:
+            advice = (f"the learning rate{lr_text} is too small to move the weights — try Find LR or the "
+                      "recommended rate")
+        else:
+            advice = (f"the learning rate{lr_text} is usually wrong for this network — try Find LR, or a 10× smaller "
+                      "rate with warm-up (deep networks without batch norm often need it)")
         found.append(Hint(
             f"Validation accuracy is at chance level ({_pct(last.val_accuracy)} for {num_classes} classes) after "
-            f"{last.epoch} epoch{'s' if last.epoch != 1 else ''} and {why}: the learning rate{lr_text} is usually "
-            "wrong for this network — try Find LR, or a 10× smaller rate with warm-up for a deep network.", "lr"))
+            f"{last.epoch} epoch{'s' if last.epoch != 1 else ''} and {why}: {advice}.", "lr"))
     elif (last.val_loss > OVERFIT_RATIO * train_main and last.val_loss - train_main > OVERFIT_GAP):
         if not config.get("augment", True):
             advice, field = "turn augmentation on", "augment"

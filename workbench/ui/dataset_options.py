@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 
 from workbench.ui.option_field import OptionField
 
@@ -34,6 +34,10 @@ class DatasetOptionsForm(QWidget):
         self.fields = []
         for spec in options:
             row = OptionField(spec)
+            if isinstance(row.widget, QComboBox):   # None is "decided from the data": say so
+                for i in range(row.widget.count()):
+                    if row.widget.itemData(i) is None:
+                        row.widget.setItemText(i, "auto")
             if texts and spec.name in texts:
                 row.set_text(texts[spec.name])
             row.connect(self._on_edit)

@@ -137,6 +137,8 @@ class EstimateView(QLabel):
         """What the next run is; `totals` from the layer summary computed at `summary_input` (C, H, W)."""
         self.blocked = blocked
         if inputs == self.inputs and totals == self.totals and not blocked:
+            if self.measured is None and not self.measurer.is_busy():
+                self._settle.start()   # e.g. a timing cancelled when a run started
             return
         changed_run = inputs != self.inputs
         self.inputs, self.totals = inputs, totals
@@ -151,7 +153,8 @@ class EstimateView(QLabel):
             if hit is not None:
                 self._use(hit)
         self._render()
-        self._settle.start()
+        if self.measured is None:
+            self._settle.start()
 
     def measurement_batch(self) -> int:
         """The batch a timing uses (the run's own, or fewer images on a CPU for a large network)."""
