@@ -1,17 +1,49 @@
 """The data set's options as typed fields (the rows the architecture form uses), built from the registry's
-declaration (`DatasetSpec.options`): EMNIST's split, an image folder's size and channels, fake's sizes and shape."""
+declaration (`DatasetSpec.options`): EMNIST's split, an image folder's size and channels, fake's sizes and shape;
+and the task that reads what training on a data set with those options will see (`dataset_facts`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 
 from workbench.ui.option_field import OptionField
+from workbench.ui.tasks import Task, TaskSink
 
 if TYPE_CHECKING:
-    from workbench.data.registry import DataOption
+    from workbench.data.registry import DataFacts, DataOption
+
+
+def facts_task(name: str, root: Path | None, options: dict[str, Any], val_fraction: float) -> Task:
+    """A task reading what training on `name` will see (DataFacts); for an image folder, a header scan that
+    reports its progress and stops when cancelled."""
+
+    def task(sink: TaskSink) -> DataFacts:
+        from workbench.data.registry import dataset_facts
+
+        def progress(done: int, total: int) -> None:
+            sink.progress("Reading the folder", done / total if total else 0.0)
+
+        return dataset_facts(name, root=root, options=options, val_fraction=val_fraction, progress=progress,
+                             cancel=sink.cancelled)
+
+    return task
+
+
+def describe_facts(facts: DataFacts) -> str:
+    """"2 classes · 10 train / 2 val images · 12×16 gray · skipped 1 unreadable file"."""
+    h, w = facts.size
+    parts = [f"{facts.num_classes} classes"]
+    if facts.train_size is not None:
+        parts.append(f"{facts.train_size:,} train / {facts.val_size or 0:,} val images")
+    if h and w:
+        parts.append(f"{h}×{w} {'gray' if facts.channels == 1 else 'colour'}")
+    if facts.skipped:
+        parts.append(f"skipped {facts.skipped:,} unreadable file{'s' if facts.skipped != 1 else ''}")
+    return " · ".join(parts)
 
 
 class DatasetOptionsForm(QWidget):

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from workbench.ui.dataset_options import DatasetOptionsForm
+from workbench.ui.dataset_options import DatasetOptionsForm, describe_facts, facts_task
 from workbench.ui.download_worker import DownloadRunner
 from workbench.ui.latest_task import LatestTask
-from workbench.ui.tasks import Task, TaskSink
 
 if TYPE_CHECKING:
     from workbench.data import DatasetSpec
@@ -25,35 +24,6 @@ if TYPE_CHECKING:
 
 
 READY = ("bundled", "on disk")
-
-
-def facts_task(name: str, root: Path | None, options: dict[str, Any], val_fraction: float) -> Task:
-    """A task reading what training on `name` will see (DataFacts); for an image folder, a header scan that
-    reports its progress and stops when cancelled."""
-
-    def task(sink: TaskSink) -> DataFacts:
-        from workbench.data.registry import dataset_facts
-
-        def progress(done: int, total: int) -> None:
-            sink.progress("Reading the folder", done / total if total else 0.0)
-
-        return dataset_facts(name, root=root, options=options, val_fraction=val_fraction, progress=progress,
-                             cancel=sink.cancelled)
-
-    return task
-
-
-def describe_facts(facts: DataFacts) -> str:
-    """"2 classes · 10 train / 2 val images · 12×16 gray · skipped 1 unreadable file"."""
-    h, w = facts.size
-    parts = [f"{facts.num_classes} classes"]
-    if facts.train_size is not None:
-        parts.append(f"{facts.train_size:,} train / {facts.val_size or 0:,} val images")
-    if h and w:
-        parts.append(f"{h}×{w} {'gray' if facts.channels == 1 else 'colour'}")
-    if facts.skipped:
-        parts.append(f"skipped {facts.skipped:,} unreadable file{'s' if facts.skipped != 1 else ''}")
-    return " · ".join(parts)
 
 
 class DatasetPicker(QWidget):
