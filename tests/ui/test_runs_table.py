@@ -83,7 +83,10 @@ def test_show_only_what_differs(panel: RunsPanel) -> None:
 
 
 def test_experiments_are_grouped_and_overlaid_together(panel: RunsPanel) -> None:
+    from workbench.runs.experiments import save_experiment
+
     store = panel.store
+    save_experiment(store, "exp-1", name="lr sweep", spec={})
     e1 = add_run(store, lr=0.1, experiment="exp-1")
     e2 = add_run(store, lr=0.01, experiment="exp-1")
     lone = add_run(store, lr=0.5)
@@ -92,6 +95,7 @@ def test_experiments_are_grouped_and_overlaid_together(panel: RunsPanel) -> None
     assert panel.runsList.rootIsDecorated()
     group = panel.model.groups["exp-1"]
     assert group[0].rowCount() == 2 and group[KEYS.index("status")].text().startswith("experiment: 2 runs")
+    assert group[KEYS.index("name")].text() == "lr sweep" and group[KEYS.index("experiment")].text() == "exp-1"
     overlays: list[list] = []
     panel.overlayChanged.connect(overlays.append)
     panel.select_experiment("exp-1")

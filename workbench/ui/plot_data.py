@@ -241,7 +241,10 @@ def robust_y_range(arrays: Sequence[np.ndarray], *, log: bool = False, clip: boo
     clipped, peak = False, math.nan
     if clip and values.size >= 3:
         head = max(float(a[0]) for a in finite_arrays)
-        limit = max(HEAD_FACTOR * head, CLIP_FACTOR * float(np.median(values)))
+        # The median (the costly part) only when the top is far above the start at all.
+        limit = HEAD_FACTOR * head
+        if hi > limit > 0:
+            limit = max(limit, CLIP_FACTOR * float(np.median(values)))
         if hi > limit > 0:
             kept = values[values <= limit]
             clipped, peak, hi = True, hi, float(kept.max())

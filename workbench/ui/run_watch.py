@@ -36,8 +36,18 @@ class FollowRequest:
 
 @dataclass(frozen=True)
 class PollResult:
+    """The runs, the experiments' names by id, and the followed run's curves (None: unchanged or none)."""
+
     records: tuple[RunRecord, ...]
     followed: RunCurves | None = None
+    experiments: tuple[tuple[str, str], ...] = ()
+
+
+def experiment_names(store: RunStore) -> tuple[tuple[str, str], ...]:
+    """(experiment id, name) of the workspace's experiments."""
+    from workbench.runs.experiments import list_experiment_records
+
+    return tuple((e.experiment_id, e.name) for e in list_experiment_records(store))
 
 
 def run_curves(store: RunStore, record: RunRecord, label: str, names: Sequence[str] | None = None, *,
@@ -60,7 +70,7 @@ def poll_task(store: RunStore, follow: FollowRequest | None) -> Callable[[TaskSi
             record = next((r for r in records if r.run_id == follow.run_id), None)
             if record is not None and record.updated_at != follow.since:
                 followed = run_curves(store, record, follow.label)
-        return PollResult(records, followed)
+        return PollResult(records, followed, experiment_names(store))
 
     return task
 

@@ -32,7 +32,15 @@ from PySide6.QtWidgets import (
 from workbench.runs.records import RunStatus
 from workbench.ui.plot_data import RunCurves, overlay_metric_names
 from workbench.ui.run_labels import difference_labels
-from workbench.ui.run_watch import FollowRequest, PollResult, RunWatcher, history_task, parameters_task, run_curves
+from workbench.ui.run_watch import (
+    FollowRequest,
+    PollResult,
+    RunWatcher,
+    experiment_names,
+    history_task,
+    parameters_task,
+    run_curves,
+)
 from workbench.ui.runs_actions import RunActions
 from workbench.ui.runs_table import KEYS, RunsModel, RunsView
 from workbench.ui.tasks import TaskRunner
@@ -62,6 +70,7 @@ class RunsPanel(RunActions):
         self.records: list[RunRecord] = []
         self.active_run_id: str | None = None   # the run being trained here (never overlaid/deleted)
         self.parameters: dict[str, int | None] = {}
+        self.experiments: dict[str, str] = {}    # experiment id -> name
         self._counted: set[str] = set()
         self.curves_visible = False
         self.following: str | None = None        # the run of another process shown as the main curves
@@ -141,6 +150,7 @@ class RunsPanel(RunActions):
         """Reload the runs from the store now (in this thread), keeping the selection."""
         try:
             records = self.store.list_runs()
+            self.experiments = dict(experiment_names(self.store))
         except Exception as exc:
             self.errorOccurred.emit(f"Could not read the run list: {exc}", "")
             return
@@ -155,7 +165,7 @@ class RunsPanel(RunActions):
     def _apply(self, records: list[RunRecord]) -> None:
         self.records = list(records)
         external = {r.run_id for r in records if self.is_external(r)}
-        if self.model.sync(records, self.parameters, external):
+        if self.model.sync(records, self.parameters, external, self.experiments):
             self.runsList.setRootIsDecorated(bool(self.model.groups))
             self.runsList.expandAll()
             for column in range(len(KEYS) - 1):
@@ -176,7 +186,8 @@ class RunsPanel(RunActions):
 
     def _on_parameters(self, counts: dict[str, int | None]) -> None:
         self.parameters.update(counts)
-        self.model.sync(self.records, self.parameters, {r.run_id for r in self.records if self.is_external(r)})
+        self.model.sync(self.records, self.parameters, {r.run_id for r in self.records if self.is_external(r)},
+                        self.experiments)
         self._count_parameters()
 
     def run_started(self, start: FitStart) -> None:
@@ -298,6 +309,7 @@ class RunsPanel(RunActions):
         self.watcher.set_wanted(self.polling_wanted())
 
     def _on_polled(self, result: PollResult) -> None:
+        self.experiments = dict(result.experiments)
         self._apply(list(result.records))
         followed = result.followed
         follow = self.watcher.follow

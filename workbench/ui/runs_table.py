@@ -88,8 +88,10 @@ class RunsModel(QStandardItemModel):
         self.run_rows: dict[str, RunRow] = {}
         self._experiment: dict[str, str | None] = {}   # run id -> the group it is listed under
 
-    def sync(self, records: Sequence[RunRecord], parameters: Mapping[str, int | None], external: set[str]) -> bool:
-        """Make the rows match `records` in place; returns whether rows were added or removed."""
+    def sync(self, records: Sequence[RunRecord], parameters: Mapping[str, int | None], external: set[str],
+             experiments: Mapping[str, str] | None = None) -> bool:
+        """Make the rows match `records` in place (`experiments`: names by experiment id, for the group rows);
+        returns whether rows were added or removed."""
         wanted = {r.run_id: r for r in records}
         changed = False
         for run_id in [rid for rid in self.rows if rid not in wanted]:
@@ -117,7 +119,8 @@ class RunsModel(QStandardItemModel):
             self.removeRow(self.groups.pop(exp)[0].row())
             changed = True
         for exp, items in self.groups.items():
-            self._fill_group(items, exp, [wanted[rid] for rid in self._children(items[0])])
+            self._fill_group(items, exp, (experiments or {}).get(exp, ""),
+                             [wanted[rid] for rid in self._children(items[0])])
         return changed
 
     def _parent_item(self, experiment_id: str | None) -> QStandardItem:
@@ -161,7 +164,8 @@ class RunsModel(QStandardItemModel):
             self._set(item, cell_text(row, column.key, record, external), cell_value(row, column.key, record),
                       tooltip)
 
-    def _fill_group(self, items: list[QStandardItem], experiment: str, records: list[RunRecord]) -> None:
+    def _fill_group(self, items: list[QStandardItem], experiment: str, name: str, records: list[RunRecord]
+                    ) -> None:
         best = [r.best_val_accuracy for r in records if r.best_val_accuracy is not None]
         running = sum(r.status == RunStatus.RUNNING for r in records)
         archs = ", ".join(dict.fromkeys(r.arch for r in records))
@@ -172,6 +176,7 @@ class RunsModel(QStandardItemModel):
             "best_val_accuracy": (f"{100 * max(best):.2f} %" if best else "", max(best) if best else None),
             "created_at": ("", min((r.created_at for r in records), default=0.0)),
             "experiment": (experiment, experiment),
+            "name": (name, name),
         }
         for item, column in zip(items, COLUMNS):
             text, value = values.get(column.key, ("", None))
