@@ -224,30 +224,37 @@ def robust_y_range(arrays: Sequence[np.ndarray], *, log: bool = False, clip: boo
                    floor_zero: bool = False) -> YRange | None:
     """The y range that shows `arrays` (finite values only). With `clip`, values far above the rest (see
     CLIP_FACTOR/HEAD_FACTOR) are left out so a diverged loss does not flatten the readable part. `log`: the range of
-    log10(values > 0), never clipped. `floor_zero`: the range starts at 0 for non-negative data. None: no data."""
-    finite_arrays = [a[np.isfinite(a)] for a in arrays if a.size]
-    finite_arrays = [a for a in finite_arrays if a.size]
-    if not finite_arrays:
+    log10(values > 0), never clipped. `floor_zero`: the range starts at 0 for non-negative data. None: no data.
+
+    Cheap in the usual case (a min and a max per array, no copy): the buffers hold finite values already; other
+    values, and a top far above the start, take the slower path over all values."""
+    arrays = [a for a in arrays if a.size]
+    if not arrays:
         return None
-    values = np.concatenate(finite_arrays)
-    if log:
-        positive = values[values > 0]
-        if not positive.size:
+    lows, highs = [float(a.min()) for a in arrays], [float(a.max()) for a in arrays]
+    lo, hi = min(lows), max(highs)
+    if not (math.isfinite(lo) and math.isfinite(hi)):   # NaN or inf somewhere: keep the finite values
+        arrays = [f for a in arrays if (f := a[np.isfinite(a)]).size]
+        if not arrays:
             return None
-        lo, hi = float(np.log10(positive.min())), float(np.log10(positive.max()))
+        lo, hi = min(float(a.min()) for a in arrays), max(float(a.max()) for a in arrays)
+    if log:
+        if lo <= 0:
+            arrays = [p for a in arrays if (p := a[a > 0]).size]
+            if not arrays:
+                return None
+            lo = min(float(a.min()) for a in arrays)
+        lo, hi = math.log10(lo), math.log10(hi)
         span = max(hi - lo, 0.1)
         return YRange(lo - 0.05 * span, hi + 0.1 * span)
-    lo, hi = float(values.min()), float(values.max())
     clipped, peak = False, math.nan
-    if clip and values.size >= 3:
-        head = max(float(a[0]) for a in finite_arrays)
-        # The median (the costly part) only when the top is far above the start at all.
-        limit = HEAD_FACTOR * head
-        if hi > limit > 0:
+    if clip and sum(a.size for a in arrays) >= 3:
+        limit = HEAD_FACTOR * max(float(a[0]) for a in arrays)
+        if hi > limit > 0:   # far above the start: is it far above most of the curve too?
+            values = np.concatenate(arrays)
             limit = max(limit, CLIP_FACTOR * float(np.median(values)))
-        if hi > limit > 0:
-            kept = values[values <= limit]
-            clipped, peak, hi = True, hi, float(kept.max())
+            if hi > limit:
+                clipped, peak, hi = True, hi, float(values[values <= limit].max())
     span = max(hi - lo, abs(hi) * 0.1, 1e-6)
     bottom = 0.0 if floor_zero and lo >= 0 else lo - 0.05 * span
     return YRange(bottom, hi + 0.1 * span, clipped, peak)

@@ -265,7 +265,7 @@ class PlotView(QObject):
         log = self.is_log_y(plot)
         yr = robust_y_range(ys, log=log, clip=plot == "lossPlot",
                             floor_zero=plot in ("accuracyPlot", "lrPlot", "throughputPlot", "lossPlot"))
-        x_hi = max((float(np.nanmax(x)) for x in xs if x.size), default=0.0)
+        x_hi = max((float(x[-1]) for x in xs if x.size), default=0.0)   # x only grows along a curve
         x1 = max(float(self.epochs), x_hi) if self.live else max(x_hi, 1.0)
         previous = self.clipped.pop(plot, None)
         if yr is not None and yr.clipped:
