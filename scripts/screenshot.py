@@ -1,6 +1,6 @@
 """Render the real main window offscreen after a short training run and save docs/screenshot.png.
 
-    python scripts/screenshot.py [--out docs/screenshot.png] [--arch lenet] [--tab curves|layers]
+    python scripts/screenshot.py [--out docs/screenshot.png] [--arch lenet] [--tab curves|layers|analysis|compare]
 """
 
 from __future__ import annotations
@@ -34,11 +34,41 @@ def wait_for(signal: object, timeout_s: float) -> list:
     return got
 
 
+def show_view(window: object, tab: str, run_id: str) -> None:
+    """The Analysis tab on the run (its most confused cell's images, the first one inspected), or the Compare
+    view with the trained architecture ticked among the lecture's."""
+    import numpy as np
+
+    views = window.views  # type: ignore[attr-defined]
+    if tab == "analysis":
+        view = views.analysis
+        window.tabs.setCurrentWidget(view)  # type: ignore[attr-defined]
+        view.show_run(run_id)
+        if view.analysis() is None:
+            wait_for(view.runShown, 120)
+        counts = np.asarray(view.confusion())
+        np.fill_diagonal(counts, -1)
+        t, p = np.unravel_index(int(counts.argmax()), counts.shape)
+        view.select_cell(int(t), int(p))
+        wait_for(view.galleryFilled, 60)
+        view.gallery.setCurrentRow(0)
+        wait_for(view.inspected, 60)
+    else:
+        view = views.compare
+        window.tabs.setCurrentWidget(view)  # type: ignore[attr-defined]
+        arch = window.arch_panel.current_arch()  # type: ignore[attr-defined]
+        if arch not in view.ticked():
+            view.tick(arch)
+            wait_for(view.rowsShown, 120)
+        view.measureCheck.setChecked(True)   # train and infer each for about a second on the CPU
+        wait_for(view.rowsShown, 300)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(REPO / "docs" / "screenshot.png"))
     parser.add_argument("--arch", default="lenet")
-    parser.add_argument("--tab", choices=("curves", "layers"), default="curves")
+    parser.add_argument("--tab", choices=("curves", "layers", "analysis", "compare"), default="curves")
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
 
@@ -71,6 +101,8 @@ def main() -> int:
         print("run:", status, message)
         window.plots.redraw()
         window.tabs.setCurrentIndex(2 if args.tab == "curves" else 0)
+        if args.tab in ("analysis", "compare") and result:
+            show_view(window, args.tab, result[0].run_id)
         for _ in range(5):
             app.processEvents()
         out = Path(args.out)

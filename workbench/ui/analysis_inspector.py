@@ -149,7 +149,9 @@ class ImageInspector(QScrollArea):
         self.note.setVisible(bool(ins.note))
         self.view.setPixmap(_pixmap(ins.view, VIEW_SIDE))
         self.overlay.setPixmap(_pixmap(ins.overlay, VIEW_SIDE))
-        self.overlay_box.setTitle(f"Grad-CAM of {ins.layer} for “{ins.class_name}”")
+        self.overlay_box.setTitle(f"Grad-CAM, {ins.layer}")
+        self.overlay_box.setToolTip(f"Where layer {ins.layer} found evidence for class “{ins.class_name}” "
+                                    "(bright: much).")
         for i in range(TOP):
             shown = i < len(ins.top)
             self.top_names[i].setVisible(shown)

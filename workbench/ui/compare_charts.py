@@ -155,7 +155,10 @@ class CompareCharts(QWidget):
                                              pen=None))
                 plot.setXRange(-0.6, len(values) - 0.4, padding=0)
             plot.getAxis("bottom").setTicks([[], []])
-            plot.enableAutoRange(axis="y")
+            if known:
+                plot.enableAutoRange(axis="y")
+            else:
+                plot.setYRange(0, 1, padding=0)
 
     def values(self, key: str) -> list[float]:
         """The bar heights of one chart (a COLUMNS key), left to right."""

@@ -116,7 +116,7 @@ class CompareView(QWidget):
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.table)
         right.addWidget(self.charts)
-        right.setSizes([260, 420])
+        right.setSizes([170, 510])
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(right)
