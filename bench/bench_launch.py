@@ -1,8 +1,11 @@
-"""Launch time: `workbench` → first paint of the window, measured in a fresh process, offscreen.
+"""Launch and quit times of `workbench`, measured in fresh processes, offscreen.
 
-Runs the real entry point (`python -m workbench`) with WORKBENCH_LAUNCH_PROBE=1, which prints the wall time of
-the first paint and of the engine being ready, then quits. Side by side it measures a bare `import torch`
-in a fresh process, so the figures read as a ratio on whatever machine runs this. Goal: first paint ≤ 1.5 s.
+Runs the real entry point (`python -m workbench`) with WORKBENCH_LAUNCH_PROBE (see workbench/ui/app.py):
+- `1`: prints the wall time of the first paint, of the layer tree shown and of the engine being ready, then quits;
+- `quit`: quits right after the first paint (Ctrl+Q while the engine still loads); the process must be gone
+  within 2 s of the quit.
+Side by side it measures a bare `import torch` in a fresh process, so the figures read as a ratio on whatever
+machine runs this. Goals: first paint <= 1.5 s, layer tree <= 1.0 s (2-core machine), quit <= 2 s.
 
     python bench/bench_launch.py [--runs 3]
 """
@@ -18,16 +21,22 @@ import tempfile
 import time
 
 
-def launch_once(workspace: str) -> tuple[float, float]:
-    """(seconds to first paint, seconds to engine ready), both from process spawn."""
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", WORKBENCH_LAUNCH_PROBE="1", WORKBENCH_HOME=workspace,
+def probe_once(workspace: str, mode: str) -> dict[str, float]:
+    """Seconds from process spawn to each probe line, plus `exit` (spawn to the process gone)."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", WORKBENCH_LAUNCH_PROBE=mode, WORKBENCH_HOME=workspace,
                XDG_CONFIG_HOME=os.path.join(workspace, "config"))
     start = time.time()
     proc = subprocess.run([sys.executable, "-m", "workbench"], env=env, capture_output=True, text=True, timeout=300)
-    values = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-    if proc.returncode != 0 or "first_paint_unix" not in values:
+    end = time.time()
+    values: dict[str, float] = {}
+    for line in proc.stdout.splitlines():
+        name, _, value = line.partition("=")
+        if name.endswith("_unix") and name[:-5] not in values:
+            values[name[:-5]] = float(value) - start
+    if proc.returncode != 0 or "first_paint" not in values:
         raise SystemExit(f"launch failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return float(values["first_paint_unix"]) - start, float(values.get("engine_ready_unix", "nan")) - start
+    values["exit"] = end - start
+    return values
 
 
 def import_torch_once() -> float:
@@ -36,22 +45,35 @@ def import_torch_once() -> float:
     return time.time() - start
 
 
+def _median(rows: list[dict[str, float]], key: str) -> float:
+    return statistics.median(r.get(key, float("nan")) for r in rows)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    paints, readies, torches = [], [], []
+    launches: list[dict[str, float]] = []
+    quits: list[dict[str, float]] = []
+    torches: list[float] = []
     with tempfile.TemporaryDirectory() as workspace:
-        launch_once(workspace)  # warm the OS file cache and create the workspace
+        probe_once(workspace, "1")  # warm the OS file cache and create the workspace
         for _ in range(args.runs):
-            paint, ready = launch_once(workspace)
-            paints.append(paint)
-            readies.append(ready)
+            launches.append(probe_once(workspace, "1"))
+            quits.append(probe_once(workspace, "quit"))
             torches.append(import_torch_once())
-    paint, ready, torch_s = statistics.median(paints), statistics.median(readies), statistics.median(torches)
-    print(f"runs: {args.runs} (median), cores: {os.cpu_count()}")
+    paint, tree, ready = (_median(launches, k) for k in ("first_paint", "tree_shown", "engine_ready"))
+    quit_after_paint = statistics.median(q["exit"] - q["quit_requested"] for q in quits)
+    quit_after_ready = statistics.median(r["exit"] - r["engine_ready"] for r in launches)
+    torch_s = statistics.median(torches)
+    print(f"runs: {args.runs} (median), cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     print(f"launch -> window painted : {paint:6.2f} s   (goal <= 1.5 s: {'OK' if paint <= 1.5 else 'MISSED'})")
-    print(f"launch -> engine ready   : {ready:6.2f} s   (zoo listed, summary requested)")
+    print(f"launch -> layer tree     : {tree:6.2f} s   (goal <= 1.0 s: {'OK' if tree <= 1.0 else 'MISSED'})")
+    print(f"launch -> engine ready   : {ready:6.2f} s   (zoo listed, summary shown)")
+    print(f"quit while loading -> gone: {quit_after_paint:5.2f} s   (goal <= 2 s: "
+          f"{'OK' if quit_after_paint <= 2 else 'MISSED'})")
+    print(f"quit once ready -> gone  : {quit_after_ready:6.2f} s   (goal <= 2 s: "
+          f"{'OK' if quit_after_ready <= 2 else 'MISSED'})")
     print(f"python -c 'import torch' : {torch_s:6.2f} s")
     print(f"ratio first paint / import torch: {paint / torch_s:.2f}")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,13 +47,15 @@ def test_window_builds_with_title_and_stable_names(qtbot: Any, workspace: Path, 
     assert w.windowTitle() == "CNN Workbench"
     for name in STABLE_NAMES:
         assert w.findChild(object, name) is not None, name
-    assert [w.tabs.tabText(i) for i in range(w.tabs.count())] == ["Layers", "Parameters", "Training curves", "Runs"]
+    assert [w.tabs.tabText(i) for i in range(w.tabs.count())] == ["Layers", "Parameters", "Training curves", "Runs",
+                                                                   "Analysis", "Compare"]
     menus = [a.text().replace("&", "") for a in w.menuBar().actions()]
     assert menus[:2] == ["File", "View"] and menus[-1] == "Help"
     assert w.train_action.shortcut().toString() == "Ctrl+Return"
     assert w.stop_action.shortcut().toString() == "Esc"
-    assert w.arch_panel.current_arch() == "resnet18"
-    assert "11," in w.findChild(QLabel, "summaryTotals").text()
+    assert w.arch_panel.current_arch() == "lenet"  # the first-run default trains in seconds on a CPU
+    assert w.training_panel.picker.current_name() == "digits"
+    assert "61,706" in w.findChild(QLabel, "summaryTotals").text()
     w.close()
 
 
@@ -171,8 +174,8 @@ def test_layer_tree_is_a_tree_view(qtbot: Any, workspace: Path, settings: QSetti
     tree = w.findChild(QTreeView, "layerTree")
     root = tree.model().index(0, 0)
     assert tree.model().rowCount(root) > 0 and tree.isExpanded(root)
-    assert [tree.model().headerData(c, Qt.Orientation.Horizontal) for c in range(7)] == [
-        "Name", "Type", "Kernel", "Output shape", "Params", "Mult-Adds", "% of params"]
+    assert [tree.model().headerData(c, Qt.Orientation.Horizontal) for c in range(tree.model().columnCount())] == [
+        "Name", "Type", "Kernel", "Input shape", "Output shape", "RF (jump)", "Params", "Mult-Adds", "% of params"]
     assert isinstance(QMessageBox, type)
     w.close()
 
@@ -187,3 +190,58 @@ def test_known_crashing_pyside_release_is_refused() -> None:
     if sys.version_info < (3, 12):
         with pytest.raises(WorkbenchError, match="PySide6-Essentials"):
             check_qt_binding("6.12.0")
+
+
+def test_about_links_to_the_readme(qtbot: Any, workspace: Path, settings: QSettings) -> None:
+    from PySide6.QtCore import QUrl
+
+    w = build(qtbot, workspace, settings)
+    box = dialogs.show_about(w)
+    assert box.textFormat() == Qt.TextFormat.RichText
+    url = dialogs.readme_url()
+    assert url is not None and f'href="{url.toString()}"' in box.text()
+    readme = Path(__file__).resolve().parents[2] / "README.md"  # this checkout's README
+    assert url == QUrl.fromLocalFile(str(readme)) and readme.is_file()
+    label = box.findChild(QLabel, "qt_msgbox_label")
+    assert label.openExternalLinks() and label.textInteractionFlags() & Qt.TextInteractionFlag.LinksAccessibleByMouse
+    box.done(0)
+    w.close()
+
+
+XCB_ENV = {"DISPLAY": ":0"}
+
+
+def test_missing_xcb_libraries_are_named_in_one_sentence() -> None:
+    from workbench.ui.app import XCB_LIBRARIES, platform_problem
+
+    absent = {"libxcb-cursor.so.0", "libxcb-icccm.so.4"}
+
+    def can_load(name: str) -> bool:
+        return name not in absent
+
+    problem = platform_problem(XCB_ENV, "linux", can_load)
+    assert problem is not None and problem.count(". ") == 0 and problem.endswith(".")  # one sentence
+    assert "libxcb-cursor.so.0" in problem and "sudo apt install libxcb-cursor0 libxcb-icccm4" in problem
+    assert platform_problem(XCB_ENV, "linux", lambda name: True) is None                 # all there: Qt starts
+    assert set(XCB_LIBRARIES) >= absent
+    # Only where Qt would use xcb: not for offscreen, Wayland, or other systems.
+    assert platform_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux", can_load) is None
+    assert platform_problem({"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0"}, "linux", can_load) is None
+    assert platform_problem({"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":1"}, "linux", can_load) == problem
+    assert platform_problem(XCB_ENV, "darwin", can_load) is None
+    no_display = platform_problem({}, "linux", can_load)
+    assert no_display is not None and "$DISPLAY" in no_display
+
+
+def test_workbench_prints_the_sentence_instead_of_qt_abort(tmp_path: Path) -> None:
+    """A real process where the check fails: one line on stderr, exit 1, no Qt abort."""
+    code = ("import sys, workbench.ui.app as app; "
+            "app._can_load = lambda name: name != 'libxcb-cursor.so.0'; "
+            "sys.exit(app.run_app())")
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+    env.update(DISPLAY=":99", WORKBENCH_HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "workbench: error: Qt cannot open a window because system libraries are missing (libxcb-cursor.so.0): "
+        "install them (Debian/Ubuntu: sudo apt install libxcb-cursor0) and start workbench again."]

@@ -179,3 +179,34 @@ def test_parameter_table_sorts_and_filters(qtbot: Any, window: MainWindow) -> No
     assert len(names) < len(summary.parameters)
     assert proxy.index(0, 1).data()  # shape column filled
     assert proxy.index(0, 3).data() in ("yes", "no")
+
+
+def test_switching_back_is_served_from_the_cache(qtbot: Any, window: MainWindow) -> None:
+    from workbench.models.summary_cache import session_cache
+
+    session_cache().clear()
+    worker = window.worker
+    computed = worker.computations
+    first = select(qtbot, window, "tv:squeezenet1_1")   # not shipped: computed once
+    assert worker.computations == computed + 1
+    select(qtbot, window, "lenet")                      # shipped: no computation
+    hits = worker.cache_hits
+    with qtbot.waitSignal(window.summaryShown, timeout=1000) as shown:
+        window.arch_panel.select("tv:squeezenet1_1")
+        assert not worker.is_busy()                      # answered before select() returned
+    assert worker.computations == computed + 1 and worker.cache_hits == hits + 1
+    assert shown.args[0] == first and not window.summary_view.is_stale()
+
+
+def test_table_is_greyed_while_a_new_summary_computes(qtbot: Any, window: MainWindow) -> None:
+    select(qtbot, window, "lenet")
+    panel, view = window.arch_panel, window.summary_view
+    panel.override.setChecked(True)                      # the same input and classes: from the cache
+    assert not view.is_stale()
+    with qtbot.waitSignal(window.summaryShown, timeout=60_000, check_params_cb=lambda s: s.num_classes == 7):
+        panel.classes_spin.setValue(7)                   # a LeNet with 7 classes is in no cache
+        assert window.worker.is_busy() and view.is_stale()
+        assert view.pending.isVisibleTo(window) and "Computing the summary of lenet" in view.pending.text()
+        assert view.model.index(0, 0).data(Qt.ItemDataRole.ForegroundRole) is not None
+        assert view.summary.num_classes == 10            # the old table stays on screen meanwhile
+    assert not view.is_stale() and not view.pending.isVisibleTo(window) and view.summary.num_classes == 7

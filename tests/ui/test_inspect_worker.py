@@ -65,3 +65,47 @@ def test_invalidate_drops_in_flight_result(qtbot: Any) -> None:
         gate.set()
     assert dropped.args == [rid] and got == []
     assert worker.shutdown(5000)
+
+
+def test_cached_summary_is_delivered_at_once_without_a_computation(qtbot: Any) -> None:
+    computed: list[str] = []
+    cache = {"lenet": {"arch": "lenet"}}
+
+    def compute(arch: str, shape: Any, classes: Any, options: dict) -> dict:
+        computed.append(arch)
+        result = cache[arch] = {"arch": arch}
+        return result
+
+    def lookup(arch: str, shape: Any, classes: Any, options: dict) -> dict | None:
+        return cache.get(arch)
+
+    worker = SummaryWorker(compute, lookup=lookup)
+    delivered: list[tuple[int, Any]] = []
+    worker.finished.connect(lambda rid, result: delivered.append((rid, result)))
+    rid = worker.request("lenet")
+    assert delivered == [(rid, {"arch": "lenet"})] and not worker.is_busy()  # before request() returned
+    assert worker.cache_hits == 1 and worker.computations == 0
+    with qtbot.waitSignal(worker.finished, timeout=10_000):
+        worker.request("vgg")
+    assert computed == ["vgg"] and worker.computations == 1
+    worker.request("vgg")                                                      # now cached
+    assert computed == ["vgg"] and worker.cache_hits == 2 and len(delivered) == 3
+    assert worker.shutdown(5000)
+
+
+def test_shutdown_abandons_a_summary_that_runs_too_long(qtbot: Any) -> None:
+    gate = threading.Event()
+
+    def compute(arch: str, shape: Any, classes: Any, options: dict) -> str:
+        gate.wait(10)
+        return arch
+
+    worker = SummaryWorker(compute)
+    got: list[Any] = []
+    worker.finished.connect(lambda rid, r: got.append(r))
+    worker.request("slow")
+    assert worker.shutdown(50) is False                 # gave up waiting: abandoned, nothing delivered
+    with qtbot.waitSignal(worker.dropped, timeout=200, raising=False):
+        gate.set()
+    qtbot.waitUntil(lambda: not worker._running, timeout=10_000)
+    assert got == []

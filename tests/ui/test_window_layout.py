@@ -102,3 +102,23 @@ def test_settings_take_the_recommended_config_until_edited(window: MainWindow, q
     expected = dataclasses.asdict(recommended_config("resnet18", "digits", {"lr": 0.002}))
     assert form.raw_values() == expected and form.value_of("lr") == 0.002
     assert form.edited_fields == {"lr"}
+
+
+def test_layer_table_and_charts_stay_usable_at_1024x640(window: MainWindow, qtbot: Any) -> None:
+    from workbench.ui.summary_view import CHART_MIN_HEIGHT, TREE_MIN_HEIGHT
+
+    window.resize(1024, 640)
+    window.show()
+    qtbot.waitExposed(window)
+    view = window.summary_view
+    window.tabs.setCurrentWidget(view)
+    assert window.height() == 640
+    assert _inside_window(window, view.tree)
+    assert view.tree.height() >= TREE_MIN_HEIGHT and view.chart.height() >= CHART_MIN_HEIGHT
+    rows = view.tree.viewport().height() // view.tree.sizeHintForRow(0)
+    assert rows >= 5, rows
+    for plot in (view.chart.params_plot, view.chart.macs_plot):
+        assert _inside_window(window, plot.viewport()) and plot.height() >= 60
+    # The splitter shares the height by its stretch factors: shrinking the window does not squeeze the tree alone.
+    sizes = view.splitter.sizes()
+    assert sizes[0] >= sizes[1] * 0.8, sizes

@@ -1,19 +1,30 @@
-"""`run_app`: create the QApplication, show the window at once, import torch after the first paint.
+"""`run_app`: create the QApplication, show the window at once (with the layer tree of the shipped summary),
+import torch after the first paint.
 
-Set WORKBENCH_LAUNCH_PROBE=1 to print timings and quit once the engine is ready (bench/bench_launch.py):
-lines `first_paint_unix=<time>`, `first_paint_since_start_s=<s>`, `engine_ready_unix=<time>`.
+WORKBENCH_LAUNCH_PROBE (bench/bench_launch.py, tests/ui/test_quit.py) prints timings as `name=value` lines:
+`first_paint_unix`, `first_paint_since_start_s`, `tree_shown_unix` (the layer tree has its rows), and
+- `1`: `engine_ready_unix`, then quits once the engine is ready;
+- `quit`: quits right after the first paint, as Ctrl+Q would while the engine still loads
+  (`quit_requested_unix`; the process must be gone within 2 s).
+
+Before the QApplication exists, `platform_problem()` checks what Qt would otherwise abort the process for (no
+display; the xcb platform plugin's system libraries missing) and the app prints one sentence instead.
 """
 
 from __future__ import annotations
 
+import ctypes
+import json
 import os
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -22,8 +33,19 @@ from workbench.paths import resource
 from workbench.ui import gc_guard
 from workbench.ui.dialogs import error_text, show_error
 from workbench.ui.main_window import FirstPaintWatcher, MainWindow
+from workbench.ui.summary_preview import find_preview
 
 PROBE_ENV = "WORKBENCH_LAUNCH_PROBE"
+# What Qt's xcb platform plugin (PySide6 6.5+) loads, by soname, with the Debian/Ubuntu package providing it.
+XCB_LIBRARIES = {
+    "libxcb.so.1": "libxcb1", "libX11.so.6": "libx11-6", "libX11-xcb.so.1": "libx11-xcb1",
+    "libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-icccm.so.4": "libxcb-icccm4", "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1", "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-render.so.0": "libxcb-render0", "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-shape.so.0": "libxcb-shape0", "libxcb-shm.so.0": "libxcb-shm0", "libxcb-sync.so.1": "libxcb-sync1",
+    "libxcb-util.so.1": "libxcb-util1", "libxcb-xfixes.so.0": "libxcb-xfixes0", "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon.so.0": "libxkbcommon0", "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+}  # fmt: skip
 
 
 def process_age() -> float | None:
@@ -82,10 +104,79 @@ def check_qt_binding(version: str | None = None) -> None:
         )
 
 
+def _can_load(soname: str) -> bool:
+    try:
+        ctypes.CDLL(soname)
+    except OSError:
+        return False
+    return True
+
+
+def platform_problem(env: Mapping[str, str] | None = None, platform: str | None = None,
+                     can_load: Callable[[str], bool] | None = None) -> str | None:
+    """One sentence on why Qt could not open a window here (it would abort the process), or None.
+
+    On Linux without QT_QPA_PLATFORM, Qt uses Wayland when WAYLAND_DISPLAY is set and xcb (X11) otherwise;
+    xcb needs $DISPLAY and the XCB_LIBRARIES, which a fresh install may lack (libxcb-cursor0 since Qt 6.5).
+    """
+    env = os.environ if env is None else env
+    if not (platform or sys.platform).startswith("linux"):
+        return None
+    chosen = env.get("QT_QPA_PLATFORM", "").split(";")[0].split(":")[0].strip()
+    if chosen != "xcb" and (chosen or env.get("WAYLAND_DISPLAY")):
+        return None
+    if not env.get("DISPLAY"):
+        return ("There is no display to open the window on ($DISPLAY is not set): start workbench from a desktop "
+                "session, or use the command line (workbench --help).")
+    loads = can_load or _can_load
+    missing = [name for name in XCB_LIBRARIES if not loads(name)]
+    if not missing:
+        return None
+    packages = " ".join(XCB_LIBRARIES[name] for name in missing)
+    return (f"Qt cannot open a window because system libraries are missing ({', '.join(missing)}): install them "
+            f"(Debian/Ubuntu: sudo apt install {packages}) and start workbench again.")
+
+
+def show_preview(window: MainWindow) -> bool:
+    """Show the shipped summary of the architecture the window will select (torch is not loaded yet)."""
+    raw = window.settings.value("architecture/state", "")
+    try:
+        state = json.loads(str(raw)) if raw else {}
+    except ValueError:
+        state = {}
+    summary = find_preview(state if isinstance(state, dict) else {})
+    if summary is None or window.summary_view.summary is not None:
+        return False
+    window.summary_view.set_summary(summary)
+    window.param_table.set_parameters(summary.parameters)
+    return True
+
+
+def _probe(name: str) -> None:
+    print(f"{name}={time.time():.4f}", flush=True)
+
+
+class _TreeShownProbe(QObject):
+    """Prints `tree_shown_unix` once, when the first summary is shown (no shipped summary to preview)."""
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self.printed = False
+
+    def shown(self, _summary: object) -> None:
+        if not self.printed:
+            self.printed = True
+            _probe("tree_shown_unix")
+
+
 def run_app(workspace: Path | str | None = None, argv: list[str] | None = None) -> int:
     """Open the desktop app; returns the exit code."""
     check_qt_binding()
-    probe = bool(os.environ.get(PROBE_ENV))
+    problem = platform_problem()
+    if problem:
+        sys.stderr.write(f"workbench: error: {problem}\n")
+        return 1
+    probe = os.environ.get(PROBE_ENV, "")
     app = make_application(argv)
     window = MainWindow(Path(workspace) if workspace else None, lazy=True)
     _install_excepthook(window)
@@ -93,18 +184,40 @@ def run_app(workspace: Path | str | None = None, argv: list[str] | None = None) 
     def after_first_paint() -> None:
         if probe:
             age = process_age()
-            print(f"first_paint_unix={time.time():.4f}", flush=True)
+            _probe("first_paint_unix")
             if age is not None:
                 print(f"first_paint_since_start_s={age:.3f}", flush=True)
+        if show_preview(window):
+            window.summary_view.tree.viewport().repaint()
+            if probe:
+                _probe("tree_shown_unix")
+        elif probe:
+            window.summaryShown.connect(_TreeShownProbe(window).shown)
         window.load_engine()
+        if probe == "quit":
+            _probe("quit_requested_unix")
+            window.close()  # what File → Quit (Ctrl+Q) does
 
-    if probe:
+    if probe == "1":
         def ready() -> None:
-            print(f"engine_ready_unix={time.time():.4f}", flush=True)
+            _probe("engine_ready_unix")
             QTimer.singleShot(0, window.close)
         window.engineReady.connect(ready)
         window.loader.failed.connect(lambda *_: app.exit(1))
 
     window._first_paint = FirstPaintWatcher(window, after_first_paint)  # type: ignore[attr-defined]
     window.show()
-    return int(app.exec())
+    code = int(app.exec())
+    _exit_if_busy(code)
+    return code
+
+
+def _exit_if_busy(code: int) -> None:
+    """The window is closed and its state saved. Work that was abandoned (the engine import, a summary) may still
+    run in daemon threads; the interpreter would wait at shutdown for the GIL and import locks they hold, so end
+    the process now instead."""
+    busy = [t for t in threading.enumerate() if t.daemon and t.is_alive() and t.name.startswith("workbench-")]
+    if busy:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

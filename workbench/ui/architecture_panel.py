@@ -211,10 +211,14 @@ class ArchitecturePanel(QWidget):
         return self._arch
 
     def select(self, name: str) -> bool:
-        """Select an architecture by name; False when it is not in the list."""
+        """Select an architecture by name; False when it is not in the list. Selecting the current architecture
+        again sends its selection again (the summary comes from the cache)."""
         item = self._items().get(name)
         if item is None:
             return False
+        if name == self._arch:
+            self._changed_now()
+            return True
         if item.isHidden():
             self.search.clear()
         self.tree.setCurrentItem(item)

@@ -6,11 +6,14 @@ signal never gets stuck in a nested event loop; a reference is kept until the di
 
 from __future__ import annotations
 
+import html
 import platform
 import sys
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, qVersion
+from PySide6.QtCore import Qt, QUrl, qVersion
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 # Dialogs that are open right now; keeps them alive without a parent and lets tests find them.
@@ -115,14 +118,46 @@ def about_text() -> str:
     return "\n".join(lines)
 
 
+def readme_url() -> QUrl | None:
+    """Where the README is: the file beside the package (a source checkout or an editable install), else the
+    project's home page from the installed package's metadata; None when neither is known."""
+    import workbench
+
+    readme = Path(workbench.__file__).resolve().parent.parent / "README.md"
+    if readme.is_file():
+        return QUrl.fromLocalFile(str(readme))
+    try:
+        meta = metadata.metadata("cnn-workbench")
+    except metadata.PackageNotFoundError:
+        return None
+    for entry in meta.get_all("Project-URL") or []:  # "Documentation, https://…"
+        url = entry.partition(",")[2].strip()
+        if url:
+            return QUrl(url)
+    home = meta["Home-page"]
+    return QUrl(home) if home else None
+
+
+def about_html() -> str:
+    """The About box's text: the version lines, then a link to the README."""
+    body = html.escape(about_text()).replace("\n", "<br>")
+    url = readme_url()
+    if url is not None:
+        shown = url.toLocalFile() if url.isLocalFile() else url.toString()
+        body += (f'<br><br>How to use it: <a href="{html.escape(url.toString())}">the README</a> '
+                 f"<small>({html.escape(shown)})</small>")
+    return body
+
+
 def show_about(parent: QWidget | None) -> QMessageBox:
-    """Help → About: versions of torch, torchvision, Qt and the device found."""
+    """Help → About: versions of torch, torchvision, Qt and the device found, and a link to the README."""
     box = QMessageBox(parent)
     box.setObjectName("aboutDialog")
     box.setIcon(QMessageBox.Icon.Information)
     box.setWindowTitle("About CNN Workbench")
-    box.setTextFormat(Qt.TextFormat.PlainText)
-    box.setText(about_text())
+    box.setTextFormat(Qt.TextFormat.RichText)
+    box.setText(about_html())
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)  # the link opens in a browser
     box.setStandardButtons(QMessageBox.StandardButton.Ok)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
     _keep(box)

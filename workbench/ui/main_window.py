@@ -33,6 +33,7 @@ from workbench.ui.architecture_panel import ArchitecturePanel, ArchSelection
 from workbench.ui.dialogs import show_error
 from workbench.ui.parameter_table import ParameterTable
 from workbench.ui.startup import EngineCatalog, engine_import_task, import_engine
+from workbench.ui.summary_preview import DEFAULT_ARCH
 from workbench.ui.summary_view import SummaryView, human
 from workbench.ui.summary_worker import SummaryWorker
 from workbench.ui.tasks import TaskRunner
@@ -226,7 +227,7 @@ class MainWindow(QMainWindow):
             arch_state = self._json("architecture/state")
             self.arch_panel.restore_state(arch_state)
             if not self.arch_panel.current_arch():
-                self.arch_panel.select("resnet18" if "resnet18" in self.arch_panel.names()
+                self.arch_panel.select(DEFAULT_ARCH if DEFAULT_ARCH in self.arch_panel.names()
                                        else self.arch_panel.names()[0])
         finally:
             self._restoring = False
@@ -269,6 +270,7 @@ class MainWindow(QMainWindow):
             self.tabs.removeTab(i)
             self.tabs.insertTab(i, view, TABS[i])
         runs.refresh()
+        panel.ensure_engine()  # now, not a loop turn later: the first selection then follows its data set
         return panel
 
     # --- wiring --------------------------------------------------------------------------------------
@@ -376,8 +378,8 @@ class MainWindow(QMainWindow):
         if self.views is not None:
             self.views.analysis.shutdown(5000)
             self.views.compare.shutdown(5000)
-        self.worker.shutdown(5000)
-        self.loader.wait(5000)
+        self.worker.shutdown(500)  # summaries have nothing to save: wait briefly, then abandon them
+        self.loader.abandon()      # the engine import only defines modules: never wait for it
         if panel is not None:
             panel.wait_stopped(2000)
         event.accept()

@@ -24,7 +24,8 @@ class EngineCatalog:
 
 
 def import_engine() -> EngineCatalog:
-    """Import pyqtgraph, the engine and the panels that need them; return the registry's catalog."""
+    """Import pyqtgraph, the engine and the panels that need them, read the shipped summaries; return the
+    registry's catalog."""
     import pyqtgraph  # noqa: F401  (1 s on a slow machine: keep it off the first paint)
 
     import workbench.data
@@ -33,8 +34,11 @@ def import_engine() -> EngineCatalog:
     import workbench.ui.plots
     import workbench.ui.training_panel  # noqa: F401
     from workbench.models import get_spec, list_families, list_models
+    from workbench.models.summary_cache import session_cache
 
-    return EngineCatalog([get_spec(n) for n in list_models()], list_families())
+    catalog = EngineCatalog([get_spec(n) for n in list_models()], list_families())
+    session_cache().preload()  # here, not in the GUI thread's first look-up
+    return catalog
 
 
 def engine_import_task(sink: TaskSink) -> EngineCatalog:

@@ -1,6 +1,8 @@
-"""Model summaries computed off the GUI thread, the latest request winning.
+"""Model summaries computed off the GUI thread, the latest request winning, answered from a cache when it can.
 
-Every `request()` gets a new id; only the result of the latest request is delivered. A result that comes back
+A request the cache can answer (`lookup`, in the GUI thread: a dictionary look-up) is answered at once, before
+`request()` returns: switching back to an architecture already summarised costs no computation. Every
+`request()` gets a new id; only the result of the latest request is delivered. A result that comes back
 after the selection has moved on is dropped, so a slow summary of a large model can never overwrite the summary
 of the architecture the user is looking at now. At most two summaries compute at once (a new request need not
 wait for a stale, slow one); a request made while both run waits, replacing any older waiting request.
@@ -8,6 +10,7 @@ wait for a stale, slow one); a request made while both run waits, replacing any 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,6 +24,8 @@ if TYPE_CHECKING:
 
 # (arch, input_shape, num_classes, options) -> ModelSummary; the engine's summarize is thread-safe.
 ComputeFn = Callable[[str, tuple[int, int, int] | None, int | None, dict[str, Any]], Any]
+# The same arguments -> the cached result, or None (called in the GUI thread: must be a cheap look-up).
+LookupFn = Callable[[str, tuple[int, int, int] | None, int | None, dict[str, Any]], Any]
 MAX_RUNNING = 2
 
 
@@ -37,23 +42,37 @@ class SummaryRequest:
 
 def engine_summarize(arch: str, input_shape: tuple[int, int, int] | None, num_classes: int | None,
                      options: dict[str, Any]) -> ModelSummary:
-    """The engine's summarize (imported lazily: it pulls in torch)."""
-    from workbench.models import summarize
+    """The engine's summarize through the session's summary cache (imported lazily: it pulls in torch); a result
+    that arrives too late to be shown is still cached."""
+    from workbench.models.summary_cache import session_cache
 
-    return summarize(arch, input_shape=input_shape, num_classes=num_classes, options=options)
+    return session_cache().summarize(arch, input_shape=input_shape, num_classes=num_classes, options=options)
+
+
+def engine_lookup(arch: str, input_shape: tuple[int, int, int] | None, num_classes: int | None,
+                  options: dict[str, Any]) -> ModelSummary | None:
+    """The session cache's summary for these arguments, or None."""
+    from workbench.models.summary_cache import session_cache
+
+    return session_cache().lookup(arch, input_shape=input_shape, num_classes=num_classes, options=options)
 
 
 class SummaryWorker(QObject):
-    """Runs summaries on TaskRunners and delivers only the latest one."""
+    """Runs summaries on TaskRunners and delivers only the latest one; `lookup` answers from a cache first."""
 
     started = Signal(int)                 # request id
     finished = Signal(int, object)        # request id, ModelSummary (the latest request only)
     failed = Signal(int, str, str, bool)  # request id, one-sentence message, details, is a WorkbenchError
     dropped = Signal(int)                 # request id of a stale result that was ignored
 
-    def __init__(self, compute: ComputeFn | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, compute: ComputeFn | None = None, parent: QObject | None = None, *,
+                 lookup: LookupFn | None = None) -> None:
+        """Without `compute`, the engine's summarize and the session cache (`lookup` defaults to it)."""
         super().__init__(parent)
         self._compute: ComputeFn = compute or engine_summarize
+        self._lookup: LookupFn | None = lookup if compute is not None or lookup is not None else engine_lookup
+        self.computations = 0             # requests sent to a thread
+        self.cache_hits = 0               # requests answered by `lookup`
         self._next_id = 0
         self._latest = 0
         self._answered = True             # whether the latest request has been delivered (or failed)
@@ -71,13 +90,21 @@ class SummaryWorker(QObject):
 
     def request(self, arch: str, *, input_shape: tuple[int, int, int] | None = None,
                 num_classes: int | None = None, options: dict[str, Any] | None = None) -> int:
-        """Queue a summary; returns its id. A request still waiting to start is replaced by this one."""
+        """Queue a summary; returns its id. A request still waiting to start is replaced by this one. A cached
+        summary is delivered (`finished`) before this returns."""
         self._next_id += 1
         self._latest = rid = self._next_id
         self._answered = False
         request = SummaryRequest(rid, arch, input_shape, num_classes, dict(options or {}))
         if self._waiting is not None:
             self.dropped.emit(self._waiting.request_id)
+            self._waiting = None
+        cached = self._lookup(arch, input_shape, num_classes, dict(request.options)) if self._lookup else None
+        if cached is not None:
+            self.cache_hits += 1
+            self._answered = True
+            self.finished.emit(rid, cached)
+            return rid
         self._waiting = request
         self._start_waiting()
         return rid
@@ -100,6 +127,7 @@ class SummaryWorker(QObject):
         runner.failed.connect(self._on_error)
         runner.finished.connect(self._on_finished)
         self._running.append(runner)
+        self.computations += 1
         compute = self._compute
         runner.start(lambda sink: compute(request.arch, request.input_shape, request.num_classes,
                                           dict(request.options)))
@@ -137,6 +165,13 @@ class SummaryWorker(QObject):
         self._start_waiting()
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Discard waiting work and wait for running summaries; True when none is left."""
+        """Discard waiting work and wait up to `timeout_ms` in all for the running summaries; any still running
+        then is abandoned (a daemon thread with nothing to save). True when none was left running."""
         self.invalidate()
-        return all(runner.wait(timeout_ms) for runner in list(self._running))
+        deadline = time.monotonic() + max(0, timeout_ms) / 1000
+        finished = True
+        for runner in list(self._running):
+            if not runner.wait(max(0, int((deadline - time.monotonic()) * 1000))):
+                runner.abandon()
+                finished = False
+        return finished

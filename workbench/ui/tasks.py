@@ -49,14 +49,16 @@ class RecordingSink:
 class _Sink:
     """The runner's sink: emits the runner's signals from the worker thread (Qt queues them to the GUI)."""
 
-    def __init__(self, runner: TaskRunner, cancel: threading.Event) -> None:
-        self._runner, self._cancel = runner, cancel
+    def __init__(self, runner: TaskRunner, cancel: threading.Event, abandoned: threading.Event) -> None:
+        self._runner, self._cancel, self._abandoned = runner, cancel, abandoned
 
     def partial(self, value: object) -> None:
-        self._runner.partial.emit(value)
+        if not self._abandoned.is_set():
+            self._runner.partial.emit(value)
 
     def progress(self, stage: str, fraction: float) -> None:
-        self._runner.progressed.emit(str(stage), float(fraction))
+        if not self._abandoned.is_set():
+            self._runner.progressed.emit(str(stage), float(fraction))
 
     def cancelled(self) -> bool:
         return self._cancel.is_set()
@@ -71,6 +73,8 @@ class TaskRunner(QObject):
     failed = Signal(str, str)         # one-sentence message, details (a traceback for bugs, "" for user errors)
     finished = Signal()               # after done/failed; the thread is gone
     _ended = Signal()                 # the worker's last word, queued behind everything it emitted
+    _result = Signal(object)          # the worker's done/failed, delivered unless the task was abandoned
+    _error = Signal(str, str)
 
     def __init__(self, name: str = "task", parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -78,7 +82,10 @@ class TaskRunner(QObject):
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
         self._on_cancel: Callable[[], None] | None = None
+        self._abandoned = threading.Event()
         self._ended.connect(self._on_ended)
+        self._result.connect(self._deliver_result)
+        self._error.connect(self._deliver_error)
 
     def is_running(self) -> bool:
         """True from `start` until `finished` was emitted."""
@@ -90,8 +97,9 @@ class TaskRunner(QObject):
         if self._thread is not None:
             raise RuntimeError(f"{self.name} is already running")
         self._cancel = threading.Event()
+        self._abandoned = threading.Event()
         self._on_cancel = on_cancel
-        sink = _Sink(self, self._cancel)
+        sink = _Sink(self, self._cancel, self._abandoned)
         self._thread = threading.Thread(target=self._run, args=(task, sink), name=f"workbench-{self.name}",
                                         daemon=True)
         self._thread.start()
@@ -101,9 +109,9 @@ class TaskRunner(QObject):
             result = task(sink)
         except BaseException as exc:  # reported, never raised in a worker thread
             message, details = error_text(exc)
-            self.failed.emit(message, details)
+            self._error.emit(message, details)
         else:
-            self.done.emit(result)
+            self._result.emit(result)
         finally:
             self._ended.emit()
 
@@ -112,6 +120,23 @@ class TaskRunner(QObject):
         self._cancel.set()
         if self._on_cancel is not None and self._thread is not None:
             self._on_cancel()
+
+    def abandon(self) -> None:
+        """Cancel, and deliver nothing more of this task (no partial, done or failed; `finished` still comes when
+        the thread ends): for work that may be left unfinished when the app quits, such as an import that only
+        defines modules. The thread is a daemon: it never keeps the process alive."""
+        self._abandoned.set()
+        self.cancel()
+
+    @Slot(object)
+    def _deliver_result(self, result: object) -> None:
+        if not self._abandoned.is_set():
+            self.done.emit(result)
+
+    @Slot(str, str)
+    def _deliver_error(self, message: str, details: str) -> None:
+        if not self._abandoned.is_set():
+            self.failed.emit(message, details)
 
     def wait(self, timeout_ms: int) -> bool:
         """Cancel and wait up to `timeout_ms` for the task; its last signals are delivered before returning."""

@@ -1,0 +1,130 @@
+"""The Layers tab's views on their own: the lecture's columns (input shape, receptive field and jump), the notes
+under the totals, the out-of-date marking, bar charts labelled and hovered by layer, the launch preview."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QModelIndex, QPointF, Qt
+from PySide6.QtGui import QImage, QPainter
+
+from workbench.models import summarize
+from workbench.ui.layer_tree import COLUMNS
+from workbench.ui.summary_preview import find_preview
+from workbench.ui.summary_view import SummaryView
+
+
+@pytest.fixture
+def view(qtbot: Any) -> SummaryView:
+    v = SummaryView()
+    qtbot.addWidget(v)
+    v.resize(1000, 700)
+    return v
+
+
+def _cell(view: SummaryView, layer_name: str, column: str) -> str:
+    row = next(r for r in view.model.layers() if r.name == layer_name)
+    return view.model.index_of(row.index, COLUMNS.index(column)).data()
+
+
+def test_lenet_receptive_fields_and_input_shapes(view: SummaryView) -> None:
+    view.set_summary(summarize("lenet"))
+    # By hand: conv 5x5 sees 5 pixels; pool 2x2/2 adds 1 (jump 2); conv 5x5 adds 4 x 2 = 8 -> 14; pool adds 1 x 2.
+    assert [_cell(view, n, "RF (jump)") for n in ("model.0", "model.2", "model.3", "model.5")] == [
+        "5 (1)", "6 (2)", "14 (2)", "16 (4)"]
+    assert _cell(view, "model.3", "Input shape") == "6×14×14" and _cell(view, "model.3", "Output shape") == "16×10×10"
+    assert _cell(view, "model.7", "RF (jump)") == "32"  # after the flatten: no grid, no jump
+    index = view.model.index_of(next(r.index for r in view.model.layers() if r.name == "model.3"),
+                                COLUMNS.index("RF (jump)"))
+    assert "14×14 input pixels" in index.data(Qt.ItemDataRole.ToolTipRole)
+    assert view.model.headerData(COLUMNS.index("RF (jump)"), Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+
+
+def test_notes_under_the_totals_where_the_slide_differs(view: SummaryView) -> None:
+    view.set_summary(summarize("vgg16", input_shape=(3, 224, 224), num_classes=1000))
+    assert view.notes.isVisibleTo(view)
+    assert "138,423,208" in view.notes.text() and "138,357,544" in view.notes.text()
+    layout = view.layout()
+    assert layout.indexOf(view.notes) == layout.indexOf(view.totals) + 1  # right under the totals line
+    view.set_summary(summarize("lenet", input_shape=(1, 28, 28), num_classes=10))
+    assert not view.notes.isVisibleTo(view) and view.notes.text() == ""
+
+
+def test_table_is_marked_out_of_date_while_its_replacement_computes(view: SummaryView) -> None:
+    view.attach_chart()
+    view.set_summary(summarize("lenet"))
+    first = view.model.index(0, 0, QModelIndex())
+    assert not view.is_stale() and first.data(Qt.ItemDataRole.ForegroundRole) is None
+    view.set_pending("vgg16")
+    assert view.is_stale() and view.chart.is_stale()
+    assert view.pending.isVisibleTo(view) and "Computing the summary of vgg16" in view.pending.text()
+    assert first.data(Qt.ItemDataRole.ForegroundRole) is not None  # greyed
+    view.set_summary(summarize("vgg16"))
+    assert not view.is_stale() and not view.chart.is_stale() and not view.pending.isVisibleTo(view)
+    view.set_pending("lenet")
+    view.set_error("The options of lenet are not valid.")
+    assert view.is_stale() and not view.pending.isVisibleTo(view)  # the table is not the selection's
+
+
+def _drawn_axis_labels(axis: Any) -> list[str]:
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        _axis, _ticks, texts = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return [text for _rect, _flags, text in texts if text]
+
+
+def test_bar_chart_axis_is_labelled_with_the_layer_names(qtbot: Any, view: SummaryView) -> None:
+    view.attach_chart()
+    summary = summarize("lenet")
+    view.set_summary(summary)
+    view.show()
+    qtbot.waitExposed(view)
+    leaves = [r for r in summary.layers if r.is_leaf and (r.params or r.mult_adds)]
+    chart = view.chart
+    assert chart.tick_labels() == [r.name for r in leaves] == ["model.0", "model.3", "model.7", "model.9",
+                                                              "model.11"]
+    assert _drawn_axis_labels(chart.axis) == chart.tick_labels()  # all five fit: every bar is named
+    many = summarize("resnet110")
+    view.set_summary(many)
+    drawn = _drawn_axis_labels(chart.axis)
+    assert drawn and set(drawn) <= set(chart.tick_labels()) and len(drawn) < len(chart.tick_labels())  # thinned
+
+
+def test_hovering_a_bar_names_its_layer(qtbot: Any, view: SummaryView) -> None:
+    view.attach_chart()
+    summary = summarize("lenet")
+    view.set_summary(summary)
+    view.show()
+    qtbot.waitExposed(view)
+    chart = view.chart
+    target = next(r for r in summary.layers if r.name == "model.3")
+    for plot in (chart.params_plot, chart.macs_plot):
+        vb = plot.getPlotItem().getViewBox()
+        over_bar_1 = QPointF(vb.mapViewToScene(QPointF(1, 0)).x(), vb.sceneBoundingRect().center().y())
+        text = chart.hover(plot, over_bar_1)
+        assert plot.toolTip() == text
+        assert "model.3" in text and "Conv2d" in text and "2,416 parameters" in text and f"{target.mult_adds:,}" in text
+        assert chart.hover(plot, QPointF(-1e6, -1e6)) == "" and plot.toolTip() == ""
+
+
+def test_launch_preview_is_the_shipped_summary_as_plain_data(view: SummaryView) -> None:
+    preview = find_preview({})  # a first run: LeNet on the digits
+    real = summarize("lenet", input_shape=(1, 28, 28), num_classes=10)
+    assert preview is not None and preview.arch == "lenet"
+    assert [vars(r) for r in preview.layers] == [dataclasses.asdict(r) for r in real.layers]
+    assert [vars(p) for p in preview.parameters] == [dataclasses.asdict(p) for p in real.parameters]
+    assert vars(preview.totals) == dataclasses.asdict(real.totals) and preview.notes == real.notes
+    view.set_summary(preview)
+    assert view.model.rowCount() == 1 and "61,706" in view.totals.text()
+    saved = {"arch": "vgg16", "input": [3, 224, 224], "classes": 1000,
+             "options": {"vgg16": {"classifier_width": "4096", "dropout": "0.5"}}}
+    vgg = find_preview(saved)
+    assert vgg is not None and vgg.totals.total_params == 138_357_544 and vgg.notes
+    edited = dict(saved, options={"vgg16": {"classifier_width": "256"}})
+    assert find_preview(edited) is None                       # an edited option: the engine computes it
+    assert find_preview(dict(saved, classes=7)) is None        # other classes: not shipped
