@@ -75,6 +75,7 @@ class ExportModelDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("exportModelDialog")
         self.setWindowTitle("Export model")
+        self.setMinimumWidth(620)
         self.workspace = Path(workspace)
         self.result_value: ExportResult | None = None
         self._edited_output = False

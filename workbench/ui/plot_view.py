@@ -49,6 +49,21 @@ class SeriesSpec(NamedTuple):
     style: str
 
 
+# (plot, series name, label, colour, style): per-step curves are thin lines, per-epoch curves get symbols.
+LIVE_SERIES: tuple[SeriesSpec, ...] = (
+    SeriesSpec("lossPlot", "step_loss", "train loss (per interval)", (150, 150, 150), "raw"),
+    SeriesSpec("lossPlot", "step_loss_ema", "train loss (per interval, smoothed)", (31, 119, 180), "line"),
+    SeriesSpec("lossPlot", "train_loss", "train loss (epoch)", (255, 127, 14), "epoch"),
+    SeriesSpec("lossPlot", "val_loss", "val loss (epoch)", (214, 39, 40), "epoch"),
+    SeriesSpec("accuracyPlot", "step_accuracy", "train accuracy (epoch running mean)", (150, 150, 150), "raw"),
+    SeriesSpec("accuracyPlot", "train_accuracy", "train accuracy (epoch)", (255, 127, 14), "epoch"),
+    SeriesSpec("accuracyPlot", "val_accuracy", "val accuracy (epoch)", (44, 160, 44), "epoch"),
+    SeriesSpec("lrPlot", "lr", "learning rate", (148, 103, 189), "line"),
+    SeriesSpec("throughputPlot", "images_per_second", "images/s", (140, 86, 75), "line"),
+)
+TITLES = {"lossPlot": ("Loss", "loss"), "accuracyPlot": ("Accuracy", "accuracy (%)"),
+          "lrPlot": ("Learning rate", "lr"), "throughputPlot": ("Throughput", "images/s")}
+
 _AUX_COLOURS = ((148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127))
 
 

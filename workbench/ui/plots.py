@@ -34,7 +34,7 @@ from workbench.ui.plot_data import (
     total_loss_formula,
 )
 from workbench.ui.plot_svg import export_grid_svg, export_plot_svg
-from workbench.ui.plot_view import PlotView, SeriesSpec, aux_specs, overlay_curves
+from workbench.ui.plot_view import LIVE_SERIES, TITLES, PlotView, SeriesSpec, aux_specs, overlay_curves
 from workbench.ui.series_list import SeriesEntry, SeriesList
 
 if TYPE_CHECKING:
@@ -45,22 +45,6 @@ __all__ = ["LivePlots", "RunCurves", "Series", "interval_mean"]
 REDRAW_MS = 50          # each plot about 20 Hz; the timer ticks 4x as often and redraws one plot per tick
 NARROW = 900            # below this width the series list goes under the plots
 LIVE_GROUP = "live"
-
-# (plot, series name, label, colour, style): per-step curves are thin lines, per-epoch curves get symbols.
-LIVE_SERIES: tuple[SeriesSpec, ...] = (
-    SeriesSpec("lossPlot", "step_loss", "train loss (per interval)", (150, 150, 150), "raw"),
-    SeriesSpec("lossPlot", "step_loss_ema", "train loss (per interval, smoothed)", (31, 119, 180), "line"),
-    SeriesSpec("lossPlot", "train_loss", "train loss (epoch)", (255, 127, 14), "epoch"),
-    SeriesSpec("lossPlot", "val_loss", "val loss (epoch)", (214, 39, 40), "epoch"),
-    SeriesSpec("accuracyPlot", "step_accuracy", "train accuracy (epoch running mean)", (150, 150, 150), "raw"),
-    SeriesSpec("accuracyPlot", "train_accuracy", "train accuracy (epoch)", (255, 127, 14), "epoch"),
-    SeriesSpec("accuracyPlot", "val_accuracy", "val accuracy (epoch)", (44, 160, 44), "epoch"),
-    SeriesSpec("lrPlot", "lr", "learning rate", (148, 103, 189), "line"),
-    SeriesSpec("throughputPlot", "images_per_second", "images/s", (140, 86, 75), "line"),
-)
-TITLES = {"lossPlot": ("Loss", "loss"), "accuracyPlot": ("Accuracy", "accuracy (%)"),
-          "lrPlot": ("Learning rate", "lr"), "throughputPlot": ("Throughput", "images/s")}
-
 
 class LivePlots(QWidget):
     """Four PlotWidgets fed by `add_step`/`add_epoch`, redrawn by a timer only when dirty; `seriesList` beside.
@@ -329,9 +313,10 @@ class LivePlots(QWidget):
         return self.series[name].size
 
     def _update_live_group(self) -> None:
+        order = list(TITLES)
+        specs = sorted(self.specs.values(), key=lambda spec: order.index(spec.plot))   # stable: the loss first
         entries = [SeriesEntry(spec.name, spec.label, spec.colour, *self.view.entry_style(spec.style))
-                   for spec in self.specs.values()
-                   if not is_aux_metric(spec.name) or self.aux_heads]
+                   for spec in specs if not is_aux_metric(spec.name) or self.aux_heads]
         self.seriesList.set_group(LIVE_GROUP, self.run_label or "This run", entries, position=0)
         self._listed = True
 
