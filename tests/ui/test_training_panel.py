@@ -201,7 +201,7 @@ def test_resume_shows_the_runs_own_settings_read_only(bench: TrainingBench, qtbo
         def on_epoch_end(self, e) -> None:
             control.stop()
 
-    cfg = recommended_config("lenet", "digits", {"lr": 0.0123, "epochs": 3, "max_batches": 2, "batch_size": 16,
+    cfg = recommended_config("lenet", "digits", {"lr": 0.0123, "epochs": 2, "max_batches": 2, "batch_size": 16,
                                                  "device": "cpu", "optimizer": "sgd"})
     first = run_training(TrainJob(arch="lenet", dataset="digits", config=cfg, workspace=workspace),
                          [StopAfterFirstEpoch()], control)
