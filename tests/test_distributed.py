@@ -11,9 +11,9 @@ import argparse
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +32,7 @@ from workbench.training.checkpoint import load_checkpoint
 from workbench.training.config import TrainJob, recommended_config
 from workbench.training.control import TrainControl
 from workbench.training.job import StopRequests, run_training
+from workbench.training.totals import DeviceSums, EpochClock, EpochTotals, ValidationBatches
 
 # 8 steps of the global batch 32 in one epoch; SGD with a constant rate keeps the comparison tight.
 TRAIN_ARGS = ["--arch", "lenet", "--dataset", "digits", "--epochs", "1", "--max-batches", "8", "--optimizer", "sgd",
@@ -40,7 +41,7 @@ CONFIG = {"epochs": 1, "max_batches": 8, "optimizer": "sgd", "schedule": "consta
 STOP_AT = 3
 BOUND_S = 60          # every launched run ends (or is stopped) well within this
 
-HOOK = '''
+HOOK = f'''
 import os, signal, time
 hook = os.environ.get("WB_HOOK", "")
 if hook and "RANK" in os.environ:
@@ -53,7 +54,7 @@ if hook and "RANK" in os.environ:
 
     def hooked_step(self, *args, **kwargs):
         step(self, *args, **kwargs)
-        if hook == "sigint" and rank == 0 and self.step == {stop_at}:
+        if hook == "sigint" and rank == 0 and self.step == {STOP_AT}:
             os.kill(os.getppid(), signal.SIGINT)       # Ctrl-C to the launcher, which hands it to every rank
             deadline = time.monotonic() + 30
             while not self.dist._local.stopped and time.monotonic() < deadline:
@@ -68,7 +69,7 @@ if hook and "RANK" in os.environ:
         return result
 
     trainer.Trainer._optimizer_step, trainer.Trainer.fit = hooked_step, hooked_fit
-'''.format(stop_at=STOP_AT)
+'''
 
 
 @dataclasses.dataclass
@@ -156,6 +157,7 @@ def test_two_processes_stop_mid_epoch_like_one_and_resume_with_one(tmp_path: Pat
     assert done.returncode == 130, done.stderr
     line = json.loads(done.stdout.strip().splitlines()[-1])   # rank 0's JSON line is the last stdout line
     assert line["status"] == "stopped" and f"after {STOP_AT} batch(es)" in line["message"]
+    assert line["world_size"] == 2
     store = RunStore(ws)
     (record,) = store.list_runs()                               # one run row, written by rank 0 only
     assert record.status == "stopped" and record.world_size == 2
@@ -193,12 +195,16 @@ def test_one_process_run_resumes_with_two(reference: Reference, hooked_env: dict
 
 
 def test_a_process_that_raises_fails_the_run_without_hanging(tmp_path: Path, hooked_env: dict[str, str]) -> None:
+    # Launched by torchrun itself (the external-launcher recipe): the engine reads the launcher's environment.
     ws = tmp_path / "ws"
     started = time.monotonic()
-    done = _workbench(["train", "--nproc", "2", *TRAIN_ARGS, "--workspace", str(ws)], {**hooked_env, "WB_HOOK": "raise"})
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "workbench",
+         "train", *TRAIN_ARGS, "--workspace", str(ws)],
+        env={**hooked_env, "WB_HOOK": "raise"}, capture_output=True, text=True, timeout=3 * BOUND_S)
     assert time.monotonic() - started < 2 * BOUND_S
     assert done.returncode == 1, done.stderr
-    assert "injected failure in process 1" in done.stderr
+    assert "workbench: process 1: Training failed: RuntimeError: injected failure in process 1" in done.stderr
     (record,) = RunStore(ws).list_runs()
     assert record.status in ("failed", "interrupted")           # never left "running"
 
@@ -215,7 +221,7 @@ def test_a_stop_request_through_the_store_stops_every_process(tmp_path: Path, ho
         runs: list = []
         while time.monotonic() < deadline and proc.poll() is None:
             runs = store.list_runs() if (ws / "runs.sqlite").exists() else []
-            if runs and runs[0].status == "running" and runs[0].epochs_completed >= 1:
+            if runs and runs[0].status == "running":   # training (or about to): rank 0 created the run
                 break
             time.sleep(0.1)
         assert runs and proc.poll() is None, proc.communicate()[1] if proc.poll() is not None else "no run"
@@ -242,21 +248,39 @@ def _source(n: int) -> InMemoryImages:
     return InMemoryImages(images, torch.arange(n) % 3)
 
 
-def _batches(shard: tuple[int, int] | None, train: bool, n: int = 37, batch: int = 8) -> list[tuple]:
+class _Stream(torch.utils.data.Dataset):
+    """A streaming (not in-memory) source: the DataLoader path."""
+
+    channels, size = 1, (8, 8)
+
+    def __init__(self, n: int) -> None:
+        self.src = _source(n)
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.src.images[i], int(self.src.labels[i])
+
+
+def _batches(shard: tuple[int, int] | None, train: bool, n: int = 37, batch: int = 8,
+             stream: bool = False) -> list[tuple]:
     gen = torch.Generator().manual_seed(4)
-    loader = make_loader(_source(n), batch_size=batch, device="cpu", train=train, image_size=(8, 8), channels=1,
-                         mean=(0.5,), std=(0.25,), crop_padding=2, hflip=True, generator=gen, shard=shard)
+    loader = make_loader(_Stream(n) if stream else _source(n), batch_size=batch, device="cpu", train=train,
+                         image_size=(8, 8), channels=1, mean=(0.5,), std=(0.25,), crop_padding=2, hflip=True,
+                         generator=gen, shard=shard, num_workers=0)
     return list(loader)
 
 
-def test_shards_together_are_the_one_process_batches() -> None:
-    whole = _batches(None, True)
-    parts = [_batches((rank, 2), True) for rank in range(2)]
+@pytest.mark.parametrize("stream", [False, True], ids=["in-memory", "streaming"])
+def test_shards_together_are_the_one_process_batches(stream: bool) -> None:
+    whole = _batches(None, True, stream=stream)
+    parts = [_batches((rank, 2), True, stream=stream) for rank in range(2)]
     assert len(parts[0]) == len(parts[1]) == len(whole) == 5
     for b, (x, y) in enumerate(whole):   # same permutation and per-sample augmentation, split in rank order
         assert torch.equal(torch.cat([parts[0][b][0], parts[1][b][0]]), x)
         assert torch.equal(torch.cat([parts[0][b][1], parts[1][b][1]]), y)
-    val = [_batches((rank, 2), False) for rank in range(2)]
+    val = [_batches((rank, 2), False, stream=stream) for rank in range(2)]
     assert torch.equal(torch.cat([y for part in val for _, y in part]), torch.arange(37) % 3)   # in order
 
 
@@ -346,3 +370,64 @@ def test_stop_requests_callback_stops_the_run(tmp_path: Path) -> None:
     assert control.stopped
     store.update_run(run_id, status="stopped")
     assert not store.request_stop(run_id) and not store.get_run(run_id).stop_requested
+
+
+@pytest.fixture
+def group(tmp_path: Path) -> Iterator[dist_mod.ProcessGroup]:
+    """A real (one-process, gloo) process group in this process: the collectives run, nothing waits on peers."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'group'}", rank=0, world_size=1)
+    try:
+        yield dist_mod.ProcessGroup(0, 1, 0, 1, owned=True)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _one_step(sums: DeviceSums) -> None:
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    sums.add(torch.tensor(0.5), torch.tensor(0.4), [torch.tensor(0.2)], logits, torch.tensor([0, 0]), share=0.5)
+
+
+def test_stop_and_pause_are_agreed_at_synchronisation_points(group: dist_mod.ProcessGroup) -> None:
+    control = TrainControl()
+    agreed = group.trainer_control(control)
+    assert agreed is not control
+    clock, totals, sums = EpochClock(), EpochTotals(), DeviceSums(torch.device("cpu"))
+    clock.start()
+    _one_step(sums)
+    control.stop()                     # a signal in this process: the trainer does not see it before the sync
+    assert not agreed.stopped and group.sync_due(clock, agreed, 0.06)
+    group.fold(sums, totals, clock)
+    assert agreed.stopped
+    assert (totals.batches, totals.seen, totals.correct) == (1, 2, 1.0)
+    assert totals.loss_sum == pytest.approx(0.25) and totals.aux_loss_sums == [pytest.approx(0.1)]
+
+    control = TrainControl()
+    agreed = group.trainer_control(control)
+    control.pause()
+    timer = threading.Timer(0.3, control.resume)
+    timer.start()
+    started = clock.started
+    _one_step(sums)
+    group.fold(sums, totals, clock)    # every process waits here until no process is paused
+    timer.join()
+    assert not control.paused and not agreed.stopped and totals.batches == 2
+    assert clock.started is not None and started is not None and clock.started - started >= 0.3   # not trained
+    assert 1 <= group._every <= dist_mod._MAX_EVERY
+
+
+def test_group_validation_buffers_and_errors(group: dist_mod.ProcessGroup) -> None:
+    batches = ValidationBatches()
+    batches.add(torch.tensor([0.5, 1.5]), torch.tensor([1, 0]), torch.tensor([1, 1]), [torch.tensor([1.0, 3.0])])
+    batches.add(torch.tensor([2.0]), torch.tensor([2]), torch.tensor([2]), [torch.tensor([2.0])])
+    assert group.validation(batches, torch.device("cpu")) == batches.result()
+    model = torch.nn.BatchNorm1d(2)
+    group.sync_buffers(model)
+    assert group.wrap(torch.nn.Linear(2, 2), torch.device("cpu")).__class__.__name__ == "DistributedDataParallel"
+    with pytest.raises(InvalidOptionError, match="CUDA GPUs"):
+        group.device_for(torch.device("mps"))
+    assert group.from_main(lambda: 3) == 3
+    with pytest.raises(ZeroDivisionError):
+        group.agree(lambda: 1 / 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 import signal
 import sys
 import threading
@@ -287,11 +288,14 @@ def _stop_on_signals(control: Any, stopped_by: list[int], quiet: bool = False) -
 
 
 def _json_line(result: Any, info: _RunInfo) -> dict[str, Any]:
+    from workbench.training.distributed import launcher_env
+
     keys = ("run_id", "status", "epochs_completed", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
             "best_val_accuracy", "images_per_second", "device", "message", "checkpoint")
     data = result.to_dict()
     line = {k: finite(data[k]) for k in keys}
     line["skipped"] = info.start.skipped if info.start else 0  # unreadable image files left out
+    line["world_size"] = int(os.environ.get("WORLD_SIZE", "1")) if launcher_env() else 1  # training processes
     epoch = info.last_epoch
     line["train_main_loss"] = finite(epoch.train_main_loss) if epoch else None
     line["train_aux_losses"] = [finite(v) for v in epoch.train_aux_losses] if epoch else []

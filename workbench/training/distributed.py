@@ -243,8 +243,8 @@ class ProcessGroup(Distributed):
             count = torch.cuda.device_count()
             if device.index is None:
                 if self.local_rank >= count:
-                    raise InvalidOptionError(f"Process {self.local_rank} of this node has no GPU of its own (this "
-                                             f"machine has {count}); start at most {count} processes per node.")
+                    raise InvalidOptionError(f"This node has {count} GPU(s), too few for local process "
+                                             f"{self.local_rank}; start at most {count} processes per node.")
                 device = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(device)
         elif device.type != "cpu":
@@ -259,7 +259,7 @@ class ProcessGroup(Distributed):
             raise InvalidOptionError("sync_batchnorm needs CUDA GPUs (nccl); leave it off for CPU processes.")
 
     def trainer_control(self, control: TrainControl) -> TrainControl:
-        self._local = control
+        self._local, self._agreed = control, TrainControl()
         return self._agreed
 
     def prepare(self, model: nn.Module, config: TrainConfig) -> nn.Module:
