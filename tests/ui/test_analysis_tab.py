@@ -251,7 +251,8 @@ def test_latest_task_runs_one_at_a_time_and_delivers_only_the_latest(qtbot) -> N
     assert task.shutdown(1000)
 
 
-def test_predict_image_menu_drop_and_layer_tree_in_the_window(qtbot, tmp_path, run, settings, monkeypatch) -> None:
+def test_runs_list_predict_image_drop_and_layer_tree_in_the_window(qtbot, tmp_path, run, engine, settings,
+                                                                   monkeypatch) -> None:
     from PySide6.QtWidgets import QFileDialog
 
     from workbench.ui.main_window import MainWindow
@@ -263,6 +264,11 @@ def test_predict_image_menu_drop_and_layer_tree_in_the_window(qtbot, tmp_path, r
     window.show()
     views = window.views
     assert views is not None and window.tabs.tabText(window.tabs.indexOf(views.analysis)) == "Analysis"
+    window.tabs.setCurrentWidget(views.analysis)
+    with qtbot.waitSignal(views.analysis.runShown, timeout=WAIT_MS) as shown:
+        window.runs_panel.select_runs([run.run_id])    # the runs list's selection is analysed
+    assert shown.args == [run.run_id] and views.analysis.confusion() == engine.confusion.tolist()
+    window.tabs.setCurrentIndex(0)
     png = digit_png(tmp_path / "drawn.png")
     monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(png)], ""))
     with qtbot.waitSignal(views.analysis.inspected, timeout=WAIT_MS) as got:

@@ -114,8 +114,8 @@ def test_train_all_runs_an_experiment_and_fills_the_accuracy_column(qtbot, works
     try:
         fill(qtbot, view, ("lenet", "resnet20"))
         assert view.trainAllButton.isEnabled(), view.trainAllButton.toolTip()
-        started: list[object] = []
-        bench.runs.runsList.model().rowsInserted.connect(lambda *a: started.append(a))
+        finished: list[object] = []
+        view.runFinished.connect(finished.append)
         with qtbot.waitSignal(view.trainingChanged, timeout=WAIT_MS):
             assert view.train_all()
         assert not bench.panel.isEnabled() and not view.trainAllButton.isEnabled()
@@ -134,8 +134,13 @@ def test_train_all_runs_an_experiment_and_fills_the_accuracy_column(qtbot, works
         for run in runs:
             assert rows[run.arch].runs == 1 and rows[run.arch].best_val_accuracy == run.best_val_accuracy
         assert "–" not in view.table.column_texts("Best val acc")
+        assert sorted(r.run_id for r in finished) == sorted(r.run_id for r in runs)   # FitResult per run
         assert {r.run_id for r in bench.runs.records} == {r.run_id for r in runs}   # the runs list followed
         assert view.trainAllButton.isEnabled()
+        last = max(runs, key=lambda r: r.created_at).run_id
+        with qtbot.waitSignal(views.analysis.runShown, timeout=WAIT_MS) as shown:
+            views.analysis.show()    # a finished run waits for the Analysis tab to be shown
+        assert shown.args == [last]
     finally:
         assert views.analysis.shutdown(10_000) and view.shutdown(10_000)
 

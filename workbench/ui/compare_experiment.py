@@ -21,6 +21,7 @@ from workbench.ui.training_task import SinkCallback
 if TYPE_CHECKING:
     from workbench.training.config import TrainConfig
     from workbench.training.control import TrainControl
+    from workbench.training.events import FitResult
     from workbench.training.experiment_status import ExperimentStatus
     from workbench.ui.compare_rows import CompareEntry
 
@@ -32,6 +33,14 @@ def train_options(config: TrainConfig, edited: Sequence[str]) -> dict[str, Any]:
     """The training options the experiment gives every variant: the edited fields and SHARED_FIELDS."""
     values = dataclasses.asdict(config)
     return {k: values[k] for k in (*SHARED_FIELDS, *sorted(edited)) if k in values}
+
+
+class ExperimentCallback(SinkCallback):
+    """The trainer's events to the sink, each run's FitResult included (the plots and runs list end the run on
+    it, and the Compare table refreshes its accuracy column)."""
+
+    def on_fit_end(self, r: FitResult) -> None:
+        self.sink.partial(r)
 
 
 def experiment_task(entries: Sequence[CompareEntry], *, dataset: str, data_root: Path | None,
@@ -48,7 +57,7 @@ def experiment_task(entries: Sequence[CompareEntry], *, dataset: str, data_root:
                               train_options=dict(options), data_root=str(data_root) if data_root else None,
                               name="Compare: " + ", ".join(e.arch for e in todo))
         plan = plan_experiment(spec, workspace=workspace)
-        callback = SinkCallback(sink)
+        callback = ExperimentCallback(sink)
         return run_experiment(plan, lambda _variant: [callback], control, on_variant=sink.partial,
                               progress=sink.progress)
 
