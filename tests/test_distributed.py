@@ -27,6 +27,7 @@ from workbench.data import InMemoryImages, make_loader
 from workbench.errors import InvalidOptionError
 from workbench.runs import RunStore
 from workbench.training import distributed as dist_mod
+from workbench.training import launcher
 from workbench.training import trainer as trainer_mod
 from workbench.training.checkpoint import load_checkpoint
 from workbench.training.config import TrainJob, recommended_config
@@ -349,11 +350,11 @@ def test_launcher_exit_code_is_the_main_process(capsys: pytest.CaptureFixture) -
     def failure(rank: int, code: int) -> ProcessFailure:
         return ProcessFailure(local_rank=rank, pid=1, exitcode=code, error_file="")
 
-    assert dist_mod._exit_code({0: failure(0, 130), 1: failure(1, 1)}, 2) == 130
-    assert dist_mod._exit_code({0: failure(0, -9)}, 2) == 137
+    assert launcher._exit_code({0: failure(0, 130), 1: failure(1, 1)}, 2) == 130
+    assert launcher._exit_code({0: failure(0, -9)}, 2) == 137
     assert not capsys.readouterr().err
     # Process 1 failed; the launcher then ended process 0 with SIGTERM: the run failed (1), it was not stopped.
-    assert dist_mod._exit_code({1: failure(1, 1), 0: failure(0, -15)}, 2) == 1
+    assert launcher._exit_code({1: failure(1, 1), 0: failure(0, -15)}, 2) == 1
     assert "process 1 of 2 exited with code 1" in capsys.readouterr().err
 
 

@@ -172,7 +172,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _launch(args: argparse.Namespace, job: Any) -> int:
     """`--nproc N`: run this same command (without --nproc) in N processes through the elastic launcher."""
-    from workbench.training.distributed import check_batch_split, launch_local
+    from workbench.training.distributed import check_batch_split
+    from workbench.training.launcher import launch_local
 
     if args.nproc < 1:
         raise InvalidOptionError(f"--nproc must be at least 1, got {args.nproc}.")

@@ -1,5 +1,5 @@
 """Several processes training one run (`workbench train --nproc N`, or any torchrun launch): the process group, the
-rank roles, the few collectives the trainer needs, and the local launcher.
+rank roles and the few collectives the trainer needs (the local launcher is in launcher.py).
 
 Rank roles: global rank 0 (the main process) plans the run, owns the run store, writes every checkpoint and reports
 to the callbacks; every rank trains its slice of each global batch under DistributedDataParallel. `Distributed` is
@@ -14,15 +14,9 @@ emission cadence, never per step). So every rank stops after the same step, and 
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-import signal
-import sys
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -34,8 +28,6 @@ from workbench.training.control import TrainControl
 from workbench.training.totals import DeviceSums, EpochClock, EpochTotals, Validation, ValidationBatches
 
 if TYPE_CHECKING:
-    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
-
     from workbench.training.config import TrainConfig
 
 T = TypeVar("T")
@@ -44,9 +36,6 @@ T = TypeVar("T")
 # tears the others down at once then). Long enough for rank 0 to write a big checkpoint or download data.
 TIMEOUT_ENV = "WORKBENCH_DIST_TIMEOUT_S"
 DEFAULT_TIMEOUT_S = 1800.0
-# Seconds the local launcher gives the processes to checkpoint and exit after a stop signal before killing them.
-SHUTDOWN_TIMEOUT_S = 60
-LAUNCH_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 _MAX_EVERY = 10_000
 
 
@@ -56,10 +45,6 @@ class FollowError(WorkbenchError):
 
 class ProcessError(WorkbenchError):
     """Another process of the run could not start training (its own sentence, prefixed with the process)."""
-
-
-class LaunchError(WorkbenchError):
-    """The local launcher could not start the processes (e.g. no free port for the rendezvous)."""
 
 
 def launcher_env(environ: Mapping[str, str] | None = None) -> bool:
@@ -389,78 +374,3 @@ def from_environment() -> Distributed:
         seconds = float(env.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
         dist.init_process_group(backend=backend, timeout=timedelta(seconds=seconds))
     return ProcessGroup(rank, world, local_rank, local_world, owned)
-
-
-# --- the local launcher ------------------------------------------------------------------------------------
-
-
-def launch_local(nproc: int, argv: Sequence[str]) -> int:
-    """Run `python -m workbench ARGV` as `nproc` processes on this machine through PyTorch's elastic launcher (what
-    torchrun runs: a c10d rendezvous on a free local port, no restarts) and return the exit code: the main process's
-    (0 completed, 130 stopped, 1 failed, 2 bad input), or 128 + N when this launcher got signal N (it hands the
-    signal to every process once; they checkpoint and exit, or are killed after SHUTDOWN_TIMEOUT_S)."""
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
-    if nproc < 1:
-        raise InvalidOptionError(f"--nproc must be at least 1, got {nproc}.")
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"workbench-{uuid.uuid4().hex}",
-                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1,
-                          signals_to_handle=",".join(LAUNCH_SIGNALS), shutdown_timeout=SHUTDOWN_TIMEOUT_S)
-    with _launcher_process_state(nproc):
-        try:
-            elastic_launch(config, sys.executable)("-u", "-m", "workbench", *argv)
-        except ChildFailedError as exc:
-            return _exit_code(exc.failures, nproc)
-        except SignalException as exc:
-            return 128 + int(exc.sigval)
-        except Exception as exc:  # the rendezvous or the agent itself failed: nothing ran
-            raise LaunchError(f"Could not start {nproc} training processes ({type(exc).__name__}: {exc}); "
-                              "check that this machine can open local TCP ports.") from None
-    return 0
-
-
-def _exit_code(failures: Mapping[int, ProcessFailure], nproc: int) -> int:
-    """The main process's exit code when it exited by itself; when the launcher had to end it (another process
-    failed first), the code of the first process that failed by itself (128 + N for one killed by signal N)."""
-    own = {rank: f.exitcode for rank, f in failures.items() if f.exitcode > 0}
-    if 0 in own:
-        return own[0]
-    if not own:
-        return 128 - min(f.exitcode for f in failures.values())
-    rank = min(own, key=lambda r: (failures[r].timestamp, r))
-    sys.stderr.write(f"workbench: process {rank} of {nproc} exited with code {own[rank]}; the run did not finish.\n")
-    return own[rank]
-
-
-@contextlib.contextmanager
-def _launcher_process_state(nproc: int) -> Iterator[None]:
-    """Around a launch: a CPU thread share per process (unless OMP_NUM_THREADS is set), the elastic agent's log
-    lines kept quiet (the processes report for themselves), this process's signal handlers and environment kept."""
-    environ = dict(os.environ)
-    main_thread = threading.current_thread() is threading.main_thread()
-    handlers = {sig: signal.getsignal(sig) for sig in _signals()} if main_thread else {}
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    import torch.distributed.launcher.api  # noqa: F401 - creates the agent's loggers (each with its own level)
-
-    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
-               if name.startswith("torch.distributed.elastic") or name.startswith("torch.distributed.launcher")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL)  # failures come back as exit codes; the processes say why
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-        os.environ.clear()
-        os.environ.update(environ)
-
-
-def _signals() -> Iterator[signal.Signals]:
-    for name in LAUNCH_SIGNALS:
-        if hasattr(signal, name):
-            yield getattr(signal, name)
