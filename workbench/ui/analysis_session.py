@@ -280,6 +280,26 @@ def gallery_order(indices: np.ndarray, losses: np.ndarray, mode: str, first_corr
     return by_loss[np.argsort(-key, kind="stable")]
 
 
+def gallery_captions(analysis: RunAnalysis, order: np.ndarray, predictions: np.ndarray, losses: np.ndarray,
+                     at_checkpoint: bool) -> tuple[list[str], list[str]]:
+    """(caption, tooltip) per sample of `order`: true → predicted and the probability (at the checkpoint) or the
+    loss (at a recorded epoch, whose probabilities were not kept); the tooltip adds the source and history."""
+    ev = analysis.evaluation
+    names = ev.classes
+    captions, tips = [], []
+    for i in np.asarray(order, dtype=np.int64).tolist():
+        t, p = names[int(ev.labels[i])], names[int(predictions[i])]
+        value = f"{100 * float(ev.probabilities[i]):.0f} %" if at_checkpoint else f"loss {float(losses[i]):.2f}"
+        captions.append(f"{t} → {p}\n{value}")
+        tip = f"{ev.sources[i]}\ntrue {t}, predicted {p}, loss {float(losses[i]):.4f}"
+        if analysis.first_correct is not None and analysis.forgotten is not None:
+            first = int(analysis.first_correct[i])
+            tip += f"\nfirst correct at epoch {first}" if first >= 0 else "\nnever classified correctly"
+            tip += f", forgotten {int(analysis.forgotten[i])} time(s)"
+        tips.append(tip)
+    return captions, tips
+
+
 def describe_missing_history(analysis: RunAnalysis) -> str:
     """Why the epoch slider is off (empty when the run has history)."""
     if analysis.evaluation.history is not None:

@@ -36,6 +36,7 @@ from workbench.ui.analysis_session import (
     SessionCache,
     Thumbnails,
     describe_missing_history,
+    gallery_captions,
     gallery_order,
     inspect_file_task,
     inspect_sample_task,
@@ -352,17 +353,7 @@ class AnalysisTab(QWidget):
         mode = str(self.sortCombo.currentData())
         order = gallery_order(members, losses, mode, a.first_correct, a.forgotten)
         names = ev.classes
-        captions, tips = [], []
-        for i in order.tolist():
-            value = (f"{100 * float(ev.probabilities[i]):.0f} %" if at_checkpoint
-                     else f"loss {float(losses[i]):.2f}")
-            captions.append(f"{names[t]} → {names[p]}\n{value}")
-            tip = f"{ev.sources[i]}\ntrue {names[t]}, predicted {names[p]}, loss {float(losses[i]):.4f}"
-            if a.first_correct is not None and a.forgotten is not None:
-                first = int(a.first_correct[i])
-                tip += (f"\nfirst correct at epoch {first}" if first >= 0 else "\nnever classified correctly")
-                tip += f", forgotten {int(a.forgotten[i])} time(s)"
-            tips.append(tip)
+        captions, tips = gallery_captions(a, order, predictions, losses, at_checkpoint)
         self.gallery.set_samples(order.tolist(), captions, tips)
         when = "" if at_checkpoint else f" at epoch {self._epoch()}"
         self.galleryLabel.setText(f"{len(order)} image(s) of class {names[t]} predicted as {names[p]}{when}.")

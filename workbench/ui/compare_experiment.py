@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from workbench.ui.tasks import Task, TaskRunner, TaskSink
-from workbench.ui.training_task import SinkCallback
+from workbench.ui.training_task import SinkCallback, TrainingFailure
 
 if TYPE_CHECKING:
     from workbench.training.config import TrainConfig
@@ -65,17 +65,22 @@ def experiment_task(entries: Sequence[CompareEntry], *, dataset: str, data_root:
 
 
 class ExperimentRunner(QObject):
-    """Runs `experiment_task` on a TaskRunner; `partial(event)` as it goes, `ended(message, details)` at the end
-    (details non-empty only for a bug's traceback)."""
+    """Runs `experiment_task` on a TaskRunner; the trainer's events as TrainingPanel's signals while it trains,
+    `ended(message, details)` at the end (details non-empty only for a bug's traceback)."""
 
-    partial = Signal(object)
+    runStarted = Signal(object)        # FitStart of each run (as TrainingPanel's signals)
+    stepReported = Signal(object)      # StepMetrics
+    epochReported = Signal(object)     # EpochMetrics
+    runFinished = Signal(object)       # FitResult
+    runFailed = Signal(str, str)       # a run failed (message, traceback); the queue goes on
+    variant = Signal(object)           # the engine's VariantEvent (skipped / started / finished)
     ended = Signal(str, str)
 
     def __init__(self, workspace: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.workspace = Path(workspace)
         self.runner = TaskRunner("experiment", self)
-        self.runner.partial.connect(self.partial)
+        self.runner.partial.connect(self._on_partial)
         self.runner.done.connect(self._on_done)
         self.runner.failed.connect(self._on_failed)
         self.runner.finished.connect(self._on_finished)
@@ -110,6 +115,24 @@ class ExperimentRunner(QObject):
     def wait(self, timeout_ms: int) -> bool:
         """Stop and wait up to `timeout_ms`; True when the thread has ended."""
         return self.runner.wait(timeout_ms)
+
+    @Slot(object)
+    def _on_partial(self, event: object) -> None:
+        from workbench.training.events import EpochMetrics, FitResult, FitStart, StepMetrics
+
+        match event:
+            case FitStart():
+                self.runStarted.emit(event)
+            case StepMetrics():
+                self.stepReported.emit(event)
+            case EpochMetrics():
+                self.epochReported.emit(event)
+            case FitResult():
+                self.runFinished.emit(event)
+            case TrainingFailure():
+                self.runFailed.emit(event.message, event.details)
+            case _:
+                self.variant.emit(event)
 
     @Slot(object)
     def _on_done(self, status: ExperimentStatus) -> None:

@@ -9,7 +9,7 @@ keep the training panel from starting a second run, and it refuses to start whil
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +70,14 @@ class CompareView(QWidget):
         self.task.done.connect(self._on_rows)
         self.task.failed.connect(self._on_rows_failed)
         self.experiment = ExperimentRunner(self.workspace, self)
-        self.experiment.partial.connect(self._on_experiment_event)
+        for source, target in ((self.experiment.runStarted, self.runStarted),
+                               (self.experiment.stepReported, self.stepReported),
+                               (self.experiment.epochReported, self.epochReported),
+                               (self.experiment.runFinished, self.runFinished),
+                               (self.experiment.runFailed, self.errorOccurred)):
+            source.connect(target)
+        self.experiment.runStarted.connect(self._on_experiment_run)
+        self.experiment.runFinished.connect(self._on_experiment_run)
         self.experiment.ended.connect(self._on_experiment_ended)
         self._debounce = QTimer(self, singleShot=True, interval=200)
         self._debounce.timeout.connect(self.refresh)
@@ -375,23 +382,13 @@ class CompareView(QWidget):
         self.experiment.stop()
 
     @Slot(object)
-    def _on_experiment_event(self, event: object) -> None:
-        from workbench.training.events import EpochMetrics, FitResult, FitStart, StepMetrics
+    def _on_experiment_run(self, event: object) -> None:
+        from workbench.training.events import FitStart
 
-        signal: Callable[[object], None] | None = None
-        match event:
-            case FitStart():
-                self.status.setText(f"Training {event.arch} on {event.dataset}…")
-                signal = self.runStarted.emit
-            case StepMetrics():
-                signal = self.stepReported.emit
-            case EpochMetrics():
-                signal = self.epochReported.emit
-            case FitResult():
-                signal = self.runFinished.emit
-                self.refresh()   # the accuracy column fills as the runs finish
-        if signal is not None:
-            signal(event)
+        if isinstance(event, FitStart):
+            self.status.setText(f"Training {event.arch} on {event.dataset}…")
+        else:
+            self.refresh()   # the accuracy column fills as the runs finish
 
     @Slot(str, str)
     def _on_experiment_ended(self, message: str, details: str) -> None:
