@@ -248,6 +248,16 @@ def test_latest_task_runs_one_at_a_time_and_delivers_only_the_latest(qtbot) -> N
     with qtbot.waitSignal(task.idle, timeout=10_000):
         pass
     assert ran == ["a", "c"] and done == [(c, "c")] and dropped == [b, a]
+    progress: list[tuple[int, str, float]] = []
+    task.progressed.connect(lambda rid, stage, fraction: progress.append((rid, stage, fraction)))
+
+    def reporting(sink: TaskSink) -> str:
+        sink.progress("half way", 0.5)
+        return "d"
+
+    with qtbot.waitSignal(task.done, timeout=10_000):
+        d = task.request(reporting)
+    assert progress == [(d, "half way", 0.5)]
     assert task.shutdown(1000)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
 
 from tests.ui.conftest import TrainingBench
@@ -105,6 +106,7 @@ def test_train_all_runs_an_experiment_and_fills_the_accuracy_column(qtbot, works
 
     bench: TrainingBench = lenet_digits_panel(epochs=1, max_batches=2)
     host, layers = QWidget(), SummaryView()
+    host.train_action = QAction("Train", host)   # as the window's Training → Train (Ctrl+Return)
     qtbot.addWidget(host)
     qtbot.addWidget(layers)
     views, _router = attach_views(host, bench.panel, bench.plots, bench.runs, layers.layerSelected, workspace)
@@ -119,10 +121,11 @@ def test_train_all_runs_an_experiment_and_fills_the_accuracy_column(qtbot, works
         with qtbot.waitSignal(view.trainingChanged, timeout=WAIT_MS):
             assert view.train_all()
         assert not bench.panel.isEnabled() and not view.trainAllButton.isEnabled()
+        assert not host.train_action.isEnabled()
         assert view.stopAllButton.isEnabled()
         with qtbot.waitSignal(view.trainingChanged, timeout=300_000) as ended:
             pass
-        assert ended.args == [False] and bench.panel.isEnabled()
+        assert ended.args == [False] and bench.panel.isEnabled() and host.train_action.isEnabled()
         qtbot.waitUntil(lambda: not view.task.is_busy(), timeout=WAIT_MS)
         status = view.experiment.status
         assert status is not None and [v.status for v in status.variants] == ["completed", "completed"], \

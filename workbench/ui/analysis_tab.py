@@ -77,7 +77,7 @@ class AnalysisTab(QWidget):
         self._build()
         self.loads.done.connect(self._on_loaded)
         self.loads.failed.connect(self._on_load_failed)
-        self.loads.started.connect(self._on_load_started)
+        self.loads.progressed.connect(self._on_load_progress)
         self.thumbs.done.connect(self._on_thumbnails)
         self.inspects.done.connect(self._on_inspected)
         self.inspects.failed.connect(self._on_inspect_failed)
@@ -263,9 +263,9 @@ class AnalysisTab(QWidget):
             run_id, self._run_id = self._run_id, None
             self.show_run(run_id)
 
-    @Slot(int)
-    def _on_load_started(self, _rid: int) -> None:
-        self.matrix.clear(f"Evaluating run {self._run_id}…")
+    @Slot(int, str, float)
+    def _on_load_progress(self, _rid: int, stage: str, fraction: float) -> None:
+        self.matrix.clear(f"Run {self._run_id}: {stage}" + (f" {100 * fraction:.0f} %" if fraction >= 0 else ""))
 
     @Slot(int, object)
     def _on_loaded(self, _rid: int, analysis: RunAnalysis) -> None:

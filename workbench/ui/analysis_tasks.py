@@ -23,6 +23,7 @@ class LatestTask(QObject):
     done = Signal(int, object)        # request id, the task's result (the latest request only)
     failed = Signal(int, str, str)    # request id, one-sentence message, details ("" for a WorkbenchError)
     dropped = Signal(int)             # request id of a stale request (never ran, or its answer came too late)
+    progressed = Signal(int, str, float)   # request id, stage, fraction (< 0: unknown) of the latest request
     idle = Signal()                   # nothing runs or waits any more
 
     def __init__(self, name: str, parent: QObject | None = None) -> None:
@@ -32,6 +33,7 @@ class LatestTask(QObject):
         self._runner.done.connect(self._on_done)
         self._runner.failed.connect(self._on_failed)
         self._runner.finished.connect(self._on_finished)
+        self._runner.progressed.connect(self._on_progress)
         self._next_id = 0
         self._latest = 0
         self._running_id = 0
@@ -82,6 +84,11 @@ class LatestTask(QObject):
         self._running_id = rid
         self._runner.start(task)
         self.started.emit(rid)
+
+    @Slot(str, float)
+    def _on_progress(self, stage: str, fraction: float) -> None:
+        if self._running_id == self._latest:
+            self.progressed.emit(self._running_id, stage, fraction)
 
     @Slot(object)
     def _on_done(self, result: object) -> None:
