@@ -59,8 +59,8 @@ def _feed(plots: LivePlots, epochs: int = 3, batches: int = 10) -> None:
                                     train_accuracy=0.3 + 0.2 * epoch, val_accuracy=0.25 + 0.2 * epoch))
 
 
-# (686, 573): the curves tab of the main window at 1024x640 (measured; the window itself: the slow test below).
-@pytest.mark.parametrize("size", [(1100, 700), (686, 573)])
+# (370, 573): the curves tab of the main window at 1024x640 (measured; the window itself: the slow test below).
+@pytest.mark.parametrize("size", [(1100, 700), (686, 573), (370, 573)])
 def test_series_list_never_covers_the_data(qtbot: Any, size: tuple[int, int]) -> None:
     plots = LivePlots()
     qtbot.addWidget(plots)

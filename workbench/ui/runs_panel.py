@@ -18,13 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QUrl, Slot
+from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -53,8 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RunCurves", "RunsPanel"]
 
-HINT = ("Select runs (Ctrl/Shift-click) to overlay their curves on the training plots; select an experiment to "
-        "overlay all its runs. Double-click a name to rename a run.")
+HINT = "Select runs to overlay their curves (an experiment: all its runs); double-click a name to rename."
 
 
 class RunsPanel(RunActions):
@@ -89,7 +88,6 @@ class RunsPanel(RunActions):
         self.differsOnly.setToolTip("With several runs selected, hide the columns in which they all agree.")
         self.differsOnly.toggled.connect(self._apply_differs)
         buttons = QHBoxLayout()
-        self.refreshButton = self._button("Refresh", "refreshRunsButton", self.refresh, buttons)
         self.resumeButton = self._button("Resume", "resumeRunButton", self.resume_selected, buttons)
         self.stopButton = self._button("Stop", "stopRunButton", self.stop_selected, buttons)
         self.stopButton.setToolTip("Ask a run trained by another process (e.g. the CLI) to stop; it checkpoints.")
@@ -97,10 +95,12 @@ class RunsPanel(RunActions):
         self.deleteButton = self._button("Delete…", "deleteRunButton", self._on_delete_clicked, buttons)
         self.openButton = self._button("Open folder", "openRunFolderButton", self._on_open_clicked, buttons)
         buttons.addStretch(1)
-        buttons.addWidget(self.differsOnly)
+        top = QHBoxLayout()   # the check box beside the hint: the button row stays narrow (1024-pixel windows)
+        top.addWidget(self.hintLabel, 1)
+        top.addWidget(self.differsOnly, 0, Qt.AlignmentFlag.AlignBottom)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.hintLabel)
+        layout.addLayout(top)
         layout.addWidget(self.runsList)
         layout.addLayout(buttons)
         self.watcher = RunWatcher(self._get_store, self)
@@ -113,8 +113,9 @@ class RunsPanel(RunActions):
         self.params_runner.done.connect(self._on_parameters)
         self._update_buttons()
 
-    def _button(self, text: str, name: str, slot: Callable[[], object], layout: QHBoxLayout) -> QPushButton:
-        button = QPushButton(text)
+    def _button(self, text: str, name: str, slot: Callable[[], object], layout: QHBoxLayout) -> QToolButton:
+        button = QToolButton()
+        button.setText(text)
         button.setObjectName(name)
         button.clicked.connect(slot)
         layout.addWidget(button)
@@ -147,7 +148,8 @@ class RunsPanel(RunActions):
     # ----- listing -------------------------------------------------------------------------------------------
     @Slot()
     def refresh(self) -> None:
-        """Reload the runs from the store now (in this thread), keeping the selection."""
+        """Reload the runs from the store now (in this thread), keeping the selection. (No Refresh button: the list
+        polls the store while it is on screen.)"""
         try:
             records = self.store.list_runs()
             self.experiments = dict(experiment_names(self.store))
