@@ -31,6 +31,8 @@ HEADER_TIPS = {
 }
 
 _Index = QModelIndex | QPersistentModelIndex
+_ROLES = frozenset({Qt.ItemDataRole.DisplayRole, LAYER_ROLE, Qt.ItemDataRole.ForegroundRole, SORT_ROLE,
+                    Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.TextAlignmentRole})
 
 
 def human(n: float, unit: str = "") -> str:
@@ -159,6 +161,8 @@ class LayerTreeModel(QAbstractItemModel):
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role not in _ROLES:  # the view asks for a dozen roles per cell and paint: answer most at once
+            return None
         row = self.layer(index)
         if row is None:
             return None
@@ -191,6 +195,10 @@ class LayerTreeModel(QAbstractItemModel):
         if col == NUMERIC_FROM + 1:
             return f"{row.mult_adds:,} multiply-adds"
         return None
+
+    def column_texts(self, column: int) -> list[str]:
+        """What `column` shows for every row (for sizing the column)."""
+        return [self._display(row, column) for row in self._rows]
 
     @staticmethod
     def _display(row: LayerRow, col: int) -> str:

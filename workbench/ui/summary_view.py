@@ -8,11 +8,13 @@ import html
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
     QSplitter,
+    QStyle,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["COLUMNS", "LAYER_ROLE", "SORT_ROLE", "LayerTreeModel", "SummaryView", "human", "shape_text"]
 CHART_MIN_HEIGHT = 160
 TREE_MIN_HEIGHT = 120
+NAME_WIDTH = 170
+MAX_COLUMN_WIDTH = 260
 TREE_STRETCH, CHART_STRETCH = 11, 9   # resizing keeps about the 55:45 share attach_chart() gives them
 
 
@@ -68,10 +72,10 @@ class SummaryView(QWidget):
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.tree.header()
         header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(0, 170)
-        for col in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        # Widths are fitted once per summary (fit_columns); Qt's ResizeToContents would re-measure every visible
+        # cell on each expand, scroll and repaint, which costs more than the paint itself on large networks.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, NAME_WIDTH)
         self.tree.selectionModel().currentRowChanged.connect(self._on_row_changed)
 
         self.chart: LayerChart | None = None  # built by attach_chart() once pyqtgraph may be imported
@@ -157,8 +161,21 @@ class SummaryView(QWidget):
         self.notes.setVisible(bool(notes))
         self.model.set_layers(summary.layers)
         self.tree.expandToDepth(2)
+        self.fit_columns()
         if self.chart is not None:
             self.chart.set_layers(summary.layers)
+
+    def fit_columns(self) -> None:
+        """Size the columns after the Name column to their widest text (header included), once."""
+        header = self.tree.header()
+        metrics = QFontMetrics(self.tree.font())
+        header_metrics = QFontMetrics(header.font())
+        padding = 2 * self.tree.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 12
+        for column in range(1, len(COLUMNS)):
+            texts = set(self.model.column_texts(column))
+            widest = max((metrics.horizontalAdvance(t) for t in texts), default=0)
+            header_width = header_metrics.horizontalAdvance(COLUMNS[column]) + 8
+            header.resizeSection(column, min(MAX_COLUMN_WIDTH, max(widest, header_width) + padding))
 
     def set_error(self, message: str, details: str = "") -> None:
         """An engine error while editing (e.g. input too small): a message here, not a crash or dialog."""
