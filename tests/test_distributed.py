@@ -176,7 +176,7 @@ def test_two_processes_stop_mid_epoch_like_one_and_resume_with_one(tmp_path: Pat
         resumed = run_training(TrainJob(arch="", dataset="", workspace=ws, resume_run_id=record.run_id))
     finally:
         torch.set_num_threads(threads)
-    assert resumed.status == "completed"
+    assert resumed.status == "completed" and store.get_run(record.run_id).world_size == 1  # the count it ran with
     _assert_close(_weights(ws, record.run_id), reference.full)  # 2 -> 1 continues exactly
     _no_duplicated_rows(store, record.run_id, 1)
 
@@ -192,6 +192,7 @@ def test_one_process_run_resumes_with_two(reference: Reference, hooked_env: dict
     assert len(ranks) == 2 and all(torch.equal(ranks[0][k], ranks[1][k]) for k in ranks[0])
     store = RunStore(ws)
     assert len(store.list_runs()) == 2                          # the resume made no new row
+    assert store.get_run(run_id).world_size == 2
     _no_duplicated_rows(store, run_id, 1)
 
 

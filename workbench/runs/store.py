@@ -133,6 +133,7 @@ class RunStore(Database):
         name: str | None = None,
         device: str | None = None,
         config: dict | None = None,
+        world_size: int | None = None,
     ) -> None:
         """Change the given fields. Setting status `running` makes this process the owner (resume);
         a finished status records `finished_at`."""
@@ -148,7 +149,7 @@ class RunStore(Database):
             else:
                 sets["finished_at"] = time.time()
         for key, value in (("epochs_completed", epochs_completed), ("best_val_accuracy", best_val_accuracy),
-                           ("message", message), ("name", name), ("device", device)):
+                           ("message", message), ("name", name), ("device", device), ("world_size", world_size)):
             if value is not None:
                 sets[key] = value
         for key, blob in (("final_metrics", final_metrics), ("best_metrics", best_metrics), ("config", config)):

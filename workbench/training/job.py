@@ -270,7 +270,7 @@ def _open_run(job: TrainJob, plan: Plan, store: Any, world_size: int = 1) -> tup
         keep = int(state["epoch"]) + (1 if int(state["batch"]) else 0)
         store.discard_metrics_after(run_id, keep)
         discard_history_after(store, run_id, int(state["epoch"]))
-        store.update_run(run_id, device=label)
+        store.update_run(run_id, device=label, world_size=world_size)  # a run may resume with another count
         return store, run_id
     store = RunStore(job.workspace)
     run_id = store.create_run(
