@@ -257,3 +257,15 @@ def test_a_checkpoint_from_before_dataset_options_resumes(tmp_path: Path) -> Non
     save_checkpoint(first.checkpoint, state)
     resumed = run_training(TrainJob(arch="", dataset="", workspace=tmp_path, resume_run_id=first.run_id))
     assert resumed.status == "completed" and resumed.epochs_completed == 2
+
+
+def test_the_data_option_help_names_every_declared_option(capsys: pytest.CaptureFixture[str]) -> None:
+    from workbench.cli.train import DATA_OPTION_HELP
+    from workbench.data import get_dataset, list_datasets
+    from workbench.data.registry import data_option_help
+
+    assert data_option_help() == DATA_OPTION_HELP  # the parser's copy cannot drift from the declaration
+    assert main(["list", "--json"]) == 0
+    datasets = {d["name"]: d for d in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["datasets"]}
+    for name in list_datasets():
+        assert [o["name"] for o in datasets[name]["options"]] == [o.name for o in get_dataset(name).options]

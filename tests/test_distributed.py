@@ -328,12 +328,12 @@ def test_each_process_runs_the_same_command_without_nproc() -> None:
 
 def test_nproc_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     from workbench.cli import main
-    from workbench.cli.train import _job_from_args
+    from workbench.cli.train import job_from_args
 
     # --nproc may change on resume (it picks hardware, not what is learned); other options may not.
-    assert _job_from_args(_parse(["train", "--resume", "R", "--nproc", "2"])).resume_run_id == "R"
+    assert job_from_args(_parse(["train", "--resume", "R", "--nproc", "2"])).resume_run_id == "R"
     with pytest.raises(InvalidOptionError, match=r"--nproc may change\); drop --lr"):
-        _job_from_args(_parse(["train", "--resume", "R", "--nproc", "2", "--lr", "0.1"]))
+        job_from_args(_parse(["train", "--resume", "R", "--nproc", "2", "--lr", "0.1"]))
     assert main(["train", "--arch", "lenet", "--dataset", "digits", "--nproc", "3", "--batch-size", "32",
                  "--workspace", str(tmp_path)]) == 2
     assert "does not split evenly over 3 processes" in capsys.readouterr().err

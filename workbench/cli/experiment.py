@@ -21,7 +21,7 @@ from workbench.cli.common import (
     workspace_arg,
 )
 from workbench.cli.compare import split_options
-from workbench.cli.train import _stop_on_signals, add_train_arguments
+from workbench.cli.train import add_train_arguments, stop_on_signals
 from workbench.errors import InvalidOptionError
 from workbench.training.config import RESUME_OVERRIDES, TrainConfig
 
@@ -79,7 +79,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     plan = _plan_from_args(args)
     control = TrainControl()
     stopped_by: list[int] = []
-    with _stop_on_signals(control, stopped_by):
+    with stop_on_signals(control, stopped_by):
         status = run_experiment(plan, None if args.quiet else _console_for, control,
                                 on_variant=None if args.quiet else _announce)
     if args.json:

@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from workbench.cli.common import EXIT_OK, finite, print_json_line
-from workbench.cli.train import _job_from_args, _stop_on_signals, add_train_arguments
+from workbench.cli.train import add_train_arguments, job_from_args, stop_on_signals
 from workbench.errors import InvalidOptionError
 
 if TYPE_CHECKING:
@@ -40,11 +40,11 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         raise InvalidOptionError("lr-find starts from a new model; leave out --resume and --resume-from.")
     if getattr(args, "nproc", None) is not None:
         raise InvalidOptionError("--nproc is a `workbench train` option; lr-find runs in this process.")
-    job = _job_from_args(args)
+    job = job_from_args(args)
     control = TrainControl()
     stopped_by: list[int] = []
     progress = None if args.quiet else _Progress()
-    with _stop_on_signals(control, stopped_by):
+    with stop_on_signals(control, stopped_by):
         finding = find_lr(job, start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps, diverge=args.diverge,
                           progress=progress, control=control)
     if progress is not None:

@@ -58,7 +58,8 @@ def datasets_info() -> list[dict[str, Any]]:
     for name in list_datasets():
         d = get_dataset(name)
         rows.append({"name": d.name, "title": d.title, "description": d.description, "kind": d.kind,
-                     "channels": d.channels, "size": list(d.size), "classes": len(d.classes)})  # fmt: skip
+                     "channels": d.channels, "size": list(d.size), "classes": len(d.classes),
+                     "options": [o.to_dict() for o in d.options]})  # fmt: skip
     return rows
 
 

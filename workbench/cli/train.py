@@ -37,6 +37,12 @@ from workbench.training.config import (
     recommended_config,
 )
 
+# The data registry's declared options (`data_option_help()`), spelled out here so building the parser does not
+# import torch; tests/test_cli_train.py checks the two agree.
+DATA_OPTION_HELP = ("data-set option (Python literal; image_shape=1,28,28): emnist split; imagefolder image_size, "
+                    "channels, streaming, memory_budget; fake train_size, val_size, image_shape, num_classes")
+
+
 _CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "amp": AMP_MODES, "channels_last": CHANNELS_LAST_MODES}
 
 
@@ -65,10 +71,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="architecture option (Python literal)")
     p.add_argument("--dataset", help="data set name (see `workbench list`)")
-    p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="data-set option (Python literal; image_shape=1,28,28): fake train_size, val_size, "
-                        "image_shape, num_classes; emnist split; imagefolder image_size, channels, streaming, "
-                        "memory_budget")
+    p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE", help=DATA_OPTION_HELP)
     p.add_argument("--data-root", default=None, help="folder of the data sets ($WORKBENCH_DATA or <workspace>/data)")
     p.add_argument("--download", action="store_true", help="download the data set if it is not on disk")
     p.add_argument("--workspace", default=None, help=WORKSPACE_HELP)
@@ -136,7 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from workbench.training.distributed import env_rank, launcher_env
     from workbench.training.job import StoppedBeforeStartError, run_training
 
-    job = _job_from_args(args)
+    job = job_from_args(args)
     if args.nproc is not None:
         if launcher_env():
             raise InvalidOptionError("--nproc starts its own processes; under torchrun leave it out "
@@ -148,7 +151,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     info = _RunInfo()
     callbacks: list[Any] = [info] + ([] if args.quiet else [_console()])
     stopped_by: list[int] = []
-    with _stop_on_signals(control, stopped_by):
+    with stop_on_signals(control, stopped_by):
         try:
             result = run_training(job, callbacks, control)
         except StoppedBeforeStartError as exc:  # Ctrl-C while loading/downloading: nothing to save, no run made
@@ -192,7 +195,7 @@ def _other_rank(job: Any) -> int:
     from workbench.training.job import StoppedBeforeStartError, run_training
 
     control = TrainControl()
-    with _stop_on_signals(control, [], quiet=True):
+    with stop_on_signals(control, [], quiet=True):
         try:
             result = run_training(job, (), control)
         except (FollowError, StoppedBeforeStartError):  # rank 0 says why
@@ -229,7 +232,7 @@ def worker_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def _job_from_args(args: argparse.Namespace) -> Any:
+def job_from_args(args: argparse.Namespace) -> Any:
     """The TrainJob the options describe; a resume takes only RESUME_OVERRIDES (and the same --data-root)."""
     from workbench.training.config import TrainJob
 
@@ -264,7 +267,7 @@ def _console() -> Any:
 
 
 @contextlib.contextmanager
-def _stop_on_signals(control: Any, stopped_by: list[int], quiet: bool = False) -> Iterator[None]:
+def stop_on_signals(control: Any, stopped_by: list[int], quiet: bool = False) -> Iterator[None]:
     """Ctrl-C, SIGTERM and SIGHUP ask the run to stop (it checkpoints); a second Ctrl-C aborts."""
     if threading.current_thread() is not threading.main_thread():
         yield
