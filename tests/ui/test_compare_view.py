@@ -75,7 +75,7 @@ def test_ticking_and_unticking_update_table_and_charts(qtbot, view) -> None:
         view.tick("nin")
     assert [o.entry.arch for o in view.outcomes()] == ["lenet", "nin"] and view.table.rowCount() == 2
     assert len(view.charts.values("mult_adds")) == 2
-    item = view._items()["lenet"]
+    item = view.picker.items()["lenet"]
     with qtbot.waitSignal(view.rowsShown, timeout=WAIT_MS):
         item.setCheckState(0, Qt.CheckState.Unchecked)   # as a click on the box
     assert view.ticked() == ["nin"] and view.table.rowCount() == 1
@@ -85,7 +85,7 @@ def test_ticking_and_unticking_update_table_and_charts(qtbot, view) -> None:
 def test_options_change_the_row_and_bad_options_say_why(qtbot, view) -> None:
     fill(qtbot, view, ("resnet20",))
     view.show_options("resnet20")
-    assert view.optionsBox.isVisible() and view.optionsBox.title() == "Options of resnet20"
+    assert view.picker.optionsBox.isVisible() and view.picker.optionsBox.title() == "Options of resnet20"
     with qtbot.waitSignal(view.rowsShown, timeout=WAIT_MS):
         view.set_option("resnet20", "residual", "False")
     (outcome,) = view.outcomes()
@@ -114,7 +114,12 @@ def test_train_all_runs_an_experiment_and_fills_the_accuracy_column(qtbot, works
     qtbot.addWidget(view)
     qtbot.addWidget(views.analysis)
     try:
-        fill(qtbot, view, ("lenet", "resnet20"))
+        fill(qtbot, view, ("lenet",))
+        with qtbot.waitSignal(view.rowsShown, timeout=WAIT_MS):
+            relu = view.add_variant("lenet")
+        with qtbot.waitSignal(view.rowsShown, timeout=WAIT_MS):
+            view.set_option(relu, "activation", "'relu'")
+        assert view.table.column_texts("Architecture") == ["lenet", "lenet (activation='relu')"]
         assert view.trainAllButton.isEnabled(), view.trainAllButton.toolTip()
         finished: list[object] = []
         view.runFinished.connect(finished.append)
@@ -127,15 +132,16 @@ def test_train_all_runs_an_experiment_and_fills_the_accuracy_column(qtbot, works
             pass
         assert ended.args == [False] and bench.panel.isEnabled() and host.train_action.isEnabled()
         qtbot.waitUntil(lambda: not view.task.is_busy(), timeout=WAIT_MS)
-        status = view.experiment.status
-        assert status is not None and [v.status for v in status.variants] == ["completed", "completed"], \
-            view.status.text()
-        rows = {o.entry.arch: o.row for o in view.outcomes()}
+        (status,) = view.experiment.statuses     # one experiment: lenet varying its activation
+        assert [v.status for v in status.variants] == ["completed", "completed"], view.status.text()
+        assert sorted(v.varied["activation"] for v in status.variants) == ["relu", "sigmoid"]
+        rows = {o.entry.options.get("activation", "sigmoid"): o.row for o in view.outcomes()}
         with RunStore(workspace) as store:
             runs = store.list_runs()
         assert len(runs) == 2 and {r.experiment_id for r in runs} == {status.experiment_id}
         for run in runs:
-            assert rows[run.arch].runs == 1 and rows[run.arch].best_val_accuracy == run.best_val_accuracy
+            row = rows[run.arch_options["activation"]]
+            assert row.runs == 1 and row.best_val_accuracy == run.best_val_accuracy
         assert "–" not in view.table.column_texts("Best val acc")
         assert sorted(r.run_id for r in finished) == sorted(r.run_id for r in runs)   # FitResult per run
         assert {r.run_id for r in bench.runs.records} == {r.run_id for r in runs}   # the runs list followed
@@ -161,3 +167,39 @@ def test_train_all_waits_for_the_panels_run(qtbot, workspace, lenet_digits_panel
     with qtbot.waitSignal(bench.panel.runFinished, timeout=WAIT_MS):
         pass
     assert view.trainAllButton.isEnabled()
+
+
+def test_experiment_specs_group_single_architectures_and_vary_variants() -> None:
+    from workbench.errors import WorkbenchError
+    from workbench.ui.compare_experiment import experiment_specs
+    from workbench.ui.compare_rows import CompareEntry
+
+    entries = [CompareEntry("lenet", {}), CompareEntry("resnet20", {}), CompareEntry("nin", {"head": "fc"}),
+               CompareEntry("resnet20", {"residual": False})]
+    single, twins = experiment_specs(entries, dataset="digits", data_root=None, options={"epochs": 1})
+    assert single.archs == ("lenet", "nin") and single.arch_options["nin"]["head"] == "fc"
+    assert twins.archs == ("resnet20",) and twins.vary == (("residual", (True, False)),)
+    assert "residual" not in twins.arch_options["resnet20"] and twins.train_options == {"epochs": 1}
+    grid = [CompareEntry("lenet", {"activation": a, "pool": p}) for a in ("relu", "sigmoid") for p in ("avg", "max")]
+    (spec,) = experiment_specs(grid, dataset="digits", data_root=None, options={})
+    assert spec.vary == (("activation", ("relu", "sigmoid")), ("pool", ("avg", "max")))
+    with pytest.raises(WorkbenchError, match="every combination"):
+        experiment_specs(grid[:2] + grid[3:], dataset="digits", data_root=None, options={})
+
+
+def test_variants_are_rows_of_their_own(qtbot, view) -> None:
+    fill(qtbot, view, ("resnet20",))
+    with qtbot.waitSignal(view.rowsShown, timeout=WAIT_MS):
+        twin = view.add_variant("resnet20")
+    assert twin == "resnet20#2" and view.ticked() == ["resnet20", twin]
+    assert view.picker.optionsBox.title() == "Options of resnet20, variant 2"
+    with qtbot.waitSignal(view.rowsShown, timeout=WAIT_MS):
+        view.set_option(twin, "shortcut", "'projection'")
+    labels = view.table.column_texts("Architecture")
+    assert labels == ["resnet20", "resnet20 (shortcut='projection')"]
+    rows = [o.row for o in view.outcomes()]
+    assert rows[0].params == expected_row("resnet20").params
+    assert rows[1].params == expected_row("resnet20", {"shortcut": "projection"}).params > rows[0].params
+    with qtbot.waitSignal(view.rowsShown, timeout=WAIT_MS):
+        view.tick(twin, False)
+    assert view.table.rowCount() == 1

@@ -1,20 +1,23 @@
-"""Train all: the Compare view's ticked architectures as one controlled experiment
-(`workbench.training.experiment`), trained one after another in a worker thread.
+"""Train all: the Compare view's ticked architectures as controlled experiments (`workbench.training.experiment`),
+trained one after another in a worker thread: the architectures ticked once form one experiment; an
+architecture ticked with variants forms its own, varying the options its variants differ in.
 
 Each architecture starts from its recommended recipe; the settings the user edited in the training panel, plus
 its epochs, batch cap and device, apply to every variant (the engine keeps the budget equal). The same ticked set
-and settings make the same experiment, so Train all after a Stop continues it.
+and settings make the same experiments, so Train all after a Stop continues them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from workbench.errors import WorkbenchError
 from workbench.ui.tasks import Task, TaskRunner, TaskSink
 from workbench.ui.training_task import SinkCallback, TrainingFailure
 
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from workbench.training.config import TrainConfig
     from workbench.training.control import TrainControl
     from workbench.training.events import FitResult
+    from workbench.training.experiment import ExperimentSpec
     from workbench.training.experiment_status import ExperimentStatus
     from workbench.ui.compare_rows import CompareEntry
 
@@ -43,23 +47,63 @@ class ExperimentCallback(SinkCallback):
         self.sink.partial(r)
 
 
+def experiment_specs(entries: Sequence[CompareEntry], *, dataset: str, data_root: Path | None,
+                     options: dict[str, Any]) -> list[ExperimentSpec]:
+    """The experiments that train `entries`: one of the architectures ticked once (each with its options), and
+    one per architecture ticked with variants, varying the options its variants differ in (`--vary`). Variants
+    must cover every combination of those values (one differing option always does); WorkbenchError if not."""
+    from workbench.models import resolve_options
+    from workbench.training.experiment import ExperimentSpec
+
+    by_arch: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        resolved = resolve_options(entry.arch, entry.options)
+        if resolved not in by_arch.setdefault(entry.arch, []):   # a variant equal to another trains once
+            by_arch[entry.arch].append(resolved)
+    shared = dict(dataset=dataset, train_options=dict(options), data_root=str(data_root) if data_root else None)
+    singles = [arch for arch, variants in by_arch.items() if len(variants) == 1]
+    specs = []
+    if singles:
+        specs.append(ExperimentSpec(archs=tuple(singles), arch_options={a: by_arch[a][0] for a in singles},
+                                    name="Compare: " + ", ".join(singles), **shared))  # type: ignore[arg-type]
+    for arch, variants in by_arch.items():
+        if len(variants) < 2:
+            continue
+        keys = [k for k in variants[0] if len({repr(v[k]) for v in variants}) > 1]
+        values = {k: list({repr(v[k]): v[k] for v in variants}.values()) for k in keys}
+        combos = {tuple(repr(v[k]) for k in keys) for v in variants}
+        grid = {tuple(repr(x) for x in combo) for combo in itertools.product(*(values[k] for k in keys))}
+        if combos != grid:
+            raise WorkbenchError(f"The variants of {arch} differ in {', '.join(keys)} but are not every combination "
+                                 "of their values; tick one variant per combination, or vary one option at a time.")
+        common = {k: v for k, v in variants[0].items() if k not in keys}
+        vary = tuple((k, tuple(values[k])) for k in keys)
+        label = " ".join(f"{k}={','.join(map(str, vs))}" for k, vs in vary)
+        specs.append(ExperimentSpec(archs=(arch,), vary=vary, arch_options={arch: common},
+                                    name=f"Compare: {arch} {label}", **shared))  # type: ignore[arg-type]
+    return specs
+
+
 def experiment_task(entries: Sequence[CompareEntry], *, dataset: str, data_root: Path | None,
                     options: dict[str, Any], workspace: Path, control: TrainControl) -> Task:
-    """A task: plan the experiment (WorkbenchError for bad input, before anything trains) and run its queue;
-    reports the trainer's events and the engine's VariantEvents as partials; returns the ExperimentStatus."""
+    """A task: plan every experiment first (WorkbenchError for bad input, before anything trains), then run their
+    queues one after another (a stop ends all); reports the trainer's events and the engine's VariantEvents as
+    partials; returns the ExperimentStatus of each experiment run."""
     todo = tuple(entries)
 
-    def task(sink: TaskSink) -> ExperimentStatus:
-        from workbench.training.experiment import ExperimentSpec, plan_experiment, run_experiment
+    def task(sink: TaskSink) -> list[ExperimentStatus]:
+        from workbench.training.experiment import plan_experiment, run_experiment
 
-        spec = ExperimentSpec(archs=tuple(e.arch for e in todo), dataset=dataset,
-                              arch_options={e.arch: dict(e.options) for e in todo if e.options},
-                              train_options=dict(options), data_root=str(data_root) if data_root else None,
-                              name="Compare: " + ", ".join(e.arch for e in todo))
-        plan = plan_experiment(spec, workspace=workspace)
+        specs = experiment_specs(todo, dataset=dataset, data_root=data_root, options=options)
+        plans = [plan_experiment(spec, workspace=workspace) for spec in specs]
         callback = ExperimentCallback(sink)
-        return run_experiment(plan, lambda _variant: [callback], control, on_variant=sink.partial,
-                              progress=sink.progress)
+        statuses = []
+        for plan in plans:
+            if control.stopped:
+                break
+            statuses.append(run_experiment(plan, lambda _variant: [callback], control, on_variant=sink.partial,
+                                           progress=sink.progress))
+        return statuses
 
     return task
 
@@ -85,7 +129,7 @@ class ExperimentRunner(QObject):
         self.runner.failed.connect(self._on_failed)
         self.runner.finished.connect(self._on_finished)
         self.control: TrainControl | None = None
-        self.status: ExperimentStatus | None = None
+        self.statuses: list[ExperimentStatus] = []
         self._message = ""
         self._details = ""
 
@@ -100,7 +144,7 @@ class ExperimentRunner(QObject):
         if self.is_running():
             return False
         self.control = control = TrainControl()
-        self.status, self._message, self._details = None, "", ""
+        self.statuses, self._message, self._details = [], "", ""
         self.runner.start(experiment_task(entries, dataset=dataset, data_root=data_root,
                                           options=train_options(config, edited), workspace=self.workspace,
                                           control=control), on_cancel=control.stop)
@@ -135,13 +179,14 @@ class ExperimentRunner(QObject):
                 self.variant.emit(event)
 
     @Slot(object)
-    def _on_done(self, status: ExperimentStatus) -> None:
-        self.status = status
-        variants = status.variants
+    def _on_done(self, statuses: list[ExperimentStatus]) -> None:
+        self.statuses = statuses
+        variants = [v for status in statuses for v in status.variants]
         done = sum(1 for v in variants if v.status == "completed")
         left = sum(1 for v in variants if v.to_train)
-        self._message = (f"Experiment {status.experiment_id}: {done} of {len(variants)} run(s) completed"
-                         + (f", {left} still to train (Train all continues it)." if left else "."))
+        ids = ", ".join(status.experiment_id for status in statuses)
+        self._message = (f"Experiment {ids}: {done} of {len(variants)} run(s) completed"
+                         + (f", {left} still to train (Train all continues)." if left else "."))
 
     @Slot(str, str)
     def _on_failed(self, message: str, details: str) -> None:

@@ -1,5 +1,6 @@
-"""The Compare view: tick architectures (each with its options), see their figures side by side in a table and
-bar charts — the lecture's comparison slide, made live — and train them all as one controlled experiment.
+"""The Compare view: tick architectures (each with its options, and variants of one architecture), see their
+figures side by side in a table and bar charts — the lecture's comparison slide, made live — and train them all
+as a controlled experiment.
 
 Rows are computed off the GUI thread (`compare_rows.compare_task` on a `LatestTask`). "Train all" runs on its
 own TaskRunner (`compare_experiment`); while it trains, the view reports `trainingChanged(True)` so the window can
@@ -13,32 +14,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSplitter,
-    QTreeWidget,
-    QTreeWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from workbench.ui.analysis_tasks import LatestTask
 from workbench.ui.compare_charts import CompareCharts, CompareTable
 from workbench.ui.compare_experiment import ExperimentRunner
+from workbench.ui.compare_picker import ComparePicker
 from workbench.ui.compare_rows import CompareEntry, CompareOutcome, CompareResult, compare_task, entry_label
-from workbench.ui.option_field import OptionField
 
 if TYPE_CHECKING:
     from workbench.models import ArchSpec
     from workbench.ui.training_panel import TrainingPanel
 
-NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 DEFAULT_TICKED = ("vgg_cifar", "nin", "googlenet", "resnet18")
 
 
@@ -57,11 +45,6 @@ class CompareView(QWidget):
         super().__init__(parent)
         self.setObjectName("compareView")
         self.workspace = Path(workspace)
-        self._specs: dict[str, ArchSpec] = {}
-        self._ticked: list[str] = []
-        self._texts: dict[str, dict[str, str]] = {}      # arch -> option -> literal text
-        self._fields: list[OptionField] = []
-        self._arch = ""                                  # whose options the form shows
         self._dataset: dict[str, Any] = {}
         self._speeds: dict[str, tuple[float | None, float | None]] = {}
         self._outcomes: tuple[CompareOutcome, ...] = ()
@@ -84,14 +67,8 @@ class CompareView(QWidget):
         self._build()
 
     def _build(self) -> None:
-        self.archList = QTreeWidget()
-        self.archList.setObjectName("compareArchList")
-        self.archList.setHeaderHidden(True)
-        self.archList.itemChanged.connect(self._on_item_changed)
-        self.archList.currentItemChanged.connect(self._on_current)
-        self.optionsBox = QGroupBox("Options")
-        self.form = QFormLayout(self.optionsBox)
-        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.picker = ComparePicker()
+        self.picker.changed.connect(self._on_picker_changed)
         self.measureCheck = QCheckBox("Measure speed (CPU)")
         self.measureCheck.setObjectName("measureCheck")
         self.measureCheck.setToolTip("Train and infer each architecture for about a second on random data to "
@@ -109,9 +86,7 @@ class CompareView(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(QLabel("Tick architectures to compare:"))
-        left_layout.addWidget(self.archList, 3)
-        left_layout.addWidget(self.optionsBox)
+        left_layout.addWidget(self.picker, 1)
         left_layout.addWidget(self.measureCheck)
         buttons = QHBoxLayout()
         buttons.addWidget(self.trainAllButton, 1)
@@ -132,35 +107,13 @@ class CompareView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.splitter)
-        self.optionsBox.setVisible(False)
         self._update_buttons()
 
     # --- catalog, data set, training panel -----------------------------------------------------------------
     def set_catalog(self, specs: Sequence[ArchSpec], families: Sequence[str] | None = None,
                     ticked: Sequence[str] = DEFAULT_TICKED) -> None:
         """Fill the list (by family; torchvision collapsed) and tick `ticked` (those that exist)."""
-        self._specs = {s.name: s for s in specs}
-        order = list(families or dict.fromkeys(s.family for s in specs))
-        with QSignalBlocker(self.archList):
-            self.archList.clear()
-            groups: dict[str, QTreeWidgetItem] = {}
-            for family in order:
-                groups[family] = QTreeWidgetItem(self.archList, [family])
-            for spec in specs:
-                parent = groups.get(spec.family) or groups.setdefault(
-                    spec.family, QTreeWidgetItem(self.archList, [spec.family]))
-                child = QTreeWidgetItem(parent, [spec.name])
-                child.setData(0, NAME_ROLE, spec.name)
-                child.setToolTip(0, spec.description)
-                child.setFlags(child.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                child.setCheckState(0, Qt.CheckState.Unchecked)
-            for family, item in groups.items():
-                item.setFlags(Qt.ItemFlag.ItemIsEnabled)
-                item.setExpanded(family != "torchvision")
-        self._ticked = []
-        for name in ticked:
-            if name in self._specs:
-                self.tick(name, refresh=False)
+        self.picker.set_catalog(specs, families, ticked)
         self.refresh()
 
     def set_dataset(self, info: dict[str, Any]) -> None:
@@ -176,93 +129,37 @@ class CompareView(QWidget):
         panel.datasetChanged.connect(self.set_dataset)
         self.set_dataset(panel.current_dataset() if panel.is_ready() else {})
 
-    # --- ticking and options --------------------------------------------------------------------------------
-    def _items(self) -> dict[str, QTreeWidgetItem]:
-        out = {}
-        for i in range(self.archList.topLevelItemCount()):
-            group = self.archList.topLevelItem(i)
-            for j in range(group.childCount() if group is not None else 0):
-                child = group.child(j) if group is not None else None
-                if child is not None:
-                    out[str(child.data(0, NAME_ROLE))] = child
-        return out
-
+    # --- what is compared (see ComparePicker) -------------------------------------------------------------
     def ticked(self) -> list[str]:
-        """The ticked architectures, in the order they were ticked (the table's order)."""
-        return list(self._ticked)
+        """The ticked entries ("arch", or "arch#N" for a variant), in tick order (the table's order)."""
+        return self.picker.ticked()
 
-    def tick(self, arch: str, on: bool = True, *, refresh: bool = True) -> None:
-        """Tick (or untick) an architecture, as a click on its box does."""
-        item = self._items()[arch]
-        with QSignalBlocker(self.archList):
-            item.setCheckState(0, Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
-        self._set_ticked(arch, on)
-        if refresh:
-            self.refresh()
+    def tick(self, key: str, on: bool = True) -> None:
+        """Tick (or untick) an architecture or variant, as a click on its box does."""
+        self.picker.tick(key, on)
 
-    def _set_ticked(self, arch: str, on: bool) -> None:
-        if on and arch not in self._ticked:
-            self._ticked.append(arch)
-        elif not on and arch in self._ticked:
-            self._ticked.remove(arch)
-        self._update_buttons()
+    def add_variant(self, key: str) -> str:
+        """A ticked copy of entry `key` to give other options; returns its key ("arch#N")."""
+        return self.picker.add_variant(key)
 
-    @Slot(QTreeWidgetItem, int)
-    def _on_item_changed(self, item: QTreeWidgetItem, _column: int) -> None:
-        name = item.data(0, NAME_ROLE)
-        if name:
-            self._set_ticked(str(name), item.checkState(0) == Qt.CheckState.Checked)
-            self.refresh()
+    def show_options(self, key: str) -> None:
+        self.picker.show_options(key)
 
-    def show_options(self, arch: str) -> None:
-        """Show `arch`'s options form (its edits are kept per architecture)."""
-        self.archList.setCurrentItem(self._items()[arch])
-
-    def set_option(self, arch: str, name: str, text: str) -> None:
-        """Set one option from literal text, as typed in the form; recomputes when `arch` is ticked."""
-        self._texts.setdefault(arch, {})[name] = text
-        if arch == self._arch:
-            next(f for f in self._fields if f.spec.name == name).set_text(text)
-        self.refresh()
-
-    @Slot(QTreeWidgetItem, QTreeWidgetItem)
-    def _on_current(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
-        name = current.data(0, NAME_ROLE) if current is not None else None
-        if not name or name == self._arch:
-            return
-        self._arch = str(name)
-        while self.form.rowCount():
-            self.form.removeRow(0)
-        self._fields = []
-        saved = self._texts.get(self._arch, {})
-        for option in self._specs[self._arch].options:
-            f = OptionField(option)
-            if option.name in saved:
-                f.set_text(saved[option.name])
-            f.connect(self._on_field_edited)
-            self.form.addRow(QLabel(option.name), f.widget)
-            self._fields.append(f)
-        self.optionsBox.setTitle(f"Options of {self._arch}")
-        self.optionsBox.setVisible(bool(self._fields))
-
-    def _on_field_edited(self) -> None:
-        self._texts[self._arch] = {f.spec.name: f.text() for f in self._fields}
-        if self._arch in self._ticked:
-            self._debounce.start()
+    def set_option(self, key: str, name: str, text: str) -> None:
+        """Set one option of an entry from literal text, as typed in its form."""
+        self.picker.set_option(key, name, text)
 
     def entries(self) -> list[CompareEntry]:
-        """What is compared: each ticked architecture with its typed options (ValueError for a bad literal)."""
-        out = []
-        for arch in self._ticked:
-            options = {}
-            for option in self._specs[arch].options:
-                text = self._texts.get(arch, {}).get(option.name)
-                if text is not None:
-                    f = OptionField(option)
-                    f.set_text(text)
-                    options[option.name] = f.value()
-            out.append(CompareEntry(arch, options))
-        return out
+        """Each ticked entry with its typed options (ValueError for a bad literal)."""
+        return self.picker.entries()
+
+    @Slot(bool)
+    def _on_picker_changed(self, now: bool) -> None:
+        self._update_buttons()
+        if now:
+            self.refresh()
+        else:
+            self._debounce.start()
 
     # --- rows -------------------------------------------------------------------------------------------------
     def _channels_classes(self) -> tuple[int | None, int | None]:
@@ -274,7 +171,7 @@ class CompareView(QWidget):
     def refresh(self) -> int:
         """Recompute the rows off the GUI thread (latest request wins); returns the request id (0: nothing)."""
         self._debounce.stop()
-        if not self._specs:
+        if not self.picker.specs():
             return 0
         try:
             entries = self.entries()
@@ -301,7 +198,7 @@ class CompareView(QWidget):
                 row = dataclasses.replace(row, train_images_per_second=train, infer_images_per_second=infer)
             outcomes.append(dataclasses.replace(outcome, row=row))
         self._outcomes = tuple(outcomes)
-        labels = [entry_label(o.entry, self._specs[o.entry.arch].defaults()) for o in self._outcomes]
+        labels = [entry_label(o.entry, self.picker.specs()[o.entry.arch].defaults()) for o in self._outcomes]
         self.table.set_outcomes(self._outcomes, labels)
         self.charts.set_rows([o.row for o in self._outcomes], labels)
         self._update_buttons()
@@ -334,9 +231,9 @@ class CompareView(QWidget):
         panel = self._panel
         if self.is_training():
             return "The experiment is training."
-        if not self._ticked:
+        if not self.ticked():
             return "Tick at least one architecture."
-        bad = [o.entry.arch for o in self._outcomes if o.row is None]
+        bad = sorted({o.entry.arch for o in self._outcomes if o.row is None})
         if bad:
             return f"The options of {', '.join(bad)} do not build a model; fix or untick them."
         if panel is None or not panel.is_ready():
@@ -372,7 +269,7 @@ class CompareView(QWidget):
         started = self.experiment.start(self.entries(), dataset=name, data_root=panel.picker.root_for(name),
                                         config=panel.settings.config(), edited=sorted(panel.settings.edited_fields))
         if started:
-            self.status.setText(f"Training {len(self._ticked)} architecture(s) on {name}…")
+            self.status.setText(f"Training {len(self.ticked())} network(s) on {name}…")
             self.trainingChanged.emit(True)
         self._update_buttons()
         return started
