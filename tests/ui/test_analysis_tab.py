@@ -146,6 +146,22 @@ def test_a_run_without_history_disables_the_slider(qtbot, tmp_path, run, engine)
         assert tab.shutdown(10_000)
 
 
+def test_a_run_without_a_best_checkpoint_shows_its_last(qtbot, tmp_path, run) -> None:
+    workspace = tmp_path / "copy"
+    shutil.copytree(run.workspace, workspace)
+    (next(workspace.glob(f"runs/{run.run_id}")) / "best.pt").unlink()
+    last = evaluate_run(run.run_id, workspace=workspace, checkpoint="last")
+    tab = AnalysisTab(workspace)
+    qtbot.addWidget(tab)
+    tab.show()
+    try:
+        show(qtbot, tab, run.run_id)
+        assert tab.analysis().checkpoint == "last" and tab.checkpoint() == "last"
+        assert tab.confusion() == last.confusion.tolist()
+    finally:
+        assert tab.shutdown(10_000)
+
+
 def test_gallery_orders(qtbot, tab, run, engine) -> None:
     show(qtbot, tab, run.run_id)
     analysis = tab.analysis()

@@ -131,14 +131,23 @@ def _check(sink: TaskSink) -> None:
 
 
 def load_task(cache: SessionCache, run_id: str, checkpoint: str) -> Callable[[TaskSink], RunAnalysis]:
-    """A task: restore `run_id` (once) and evaluate it at `checkpoint` on its validation split."""
+    """A task: restore `run_id` (once) and evaluate it at `checkpoint` on its validation split ("best" falls
+    back to "last" for a run without a best checkpoint)."""
 
     def task(sink: TaskSink) -> RunAnalysis:
         from workbench.analysis.evaluate import evaluate_run
         from workbench.analysis.gradcam import conv_layer_names, default_layer
+        from workbench.errors import CheckpointError
 
         sink.progress("Loading the run…", -1.0)
-        session = cache.session(run_id, checkpoint)
+        used = checkpoint
+        try:
+            session = cache.session(run_id, checkpoint)
+        except CheckpointError:
+            if checkpoint != "best":
+                raise
+            used = "last"   # e.g. stopped before its first epoch ended: the last checkpoint is all there is
+            session = cache.session(run_id, used)
         _check(sink)
 
         def progress(done: int, total: int) -> None:
@@ -155,7 +164,7 @@ def load_task(cache: SessionCache, run_id: str, checkpoint: str) -> Callable[[Ta
         first = evaluation.first_correct_epoch()
         forgotten = evaluation.forgotten()
         return RunAnalysis(
-            run_id=run_id, checkpoint=checkpoint, evaluation=evaluation,
+            run_id=run_id, checkpoint=used, evaluation=evaluation,
             first_correct=None if first is None else np.array([-1 if e is None else e for e in first], np.int64),
             forgotten=None if forgotten is None else np.asarray(forgotten, dtype=np.int64),
             conv_layers=convs, default_layer=last)

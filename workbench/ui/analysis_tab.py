@@ -271,6 +271,9 @@ class AnalysisTab(QWidget):
     def _on_loaded(self, _rid: int, analysis: RunAnalysis) -> None:
         self._analysis = analysis
         ev = analysis.evaluation
+        self.checkpointCombo.blockSignals(True)   # "best" may have fallen back to "last"
+        self.checkpointCombo.setCurrentIndex(self.checkpointCombo.findData(analysis.checkpoint))
+        self.checkpointCombo.blockSignals(False)
         epochs = analysis.history_epochs
         self.epochSlider.blockSignals(True)
         self.epochSlider.setRange(0, len(epochs))      # the last position is the checkpoint itself
