@@ -141,6 +141,7 @@ def test_a_run_without_history_disables_the_slider(qtbot, tmp_path, run, engine)
         show(qtbot, tab, run.run_id)
         assert not tab.epochSlider.isEnabled()
         assert "no per-sample history" in tab.epochLabel.text()
+        assert not tab.sortCombo.model().item(1).isEnabled() and not tab.sortCombo.model().item(2).isEnabled()
         assert tab.confusion() == engine.confusion.tolist()
     finally:
         assert tab.shutdown(10_000)

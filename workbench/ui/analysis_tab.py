@@ -44,7 +44,7 @@ from workbench.ui.analysis_session import (
     thumbnails_task,
 )
 from workbench.ui.analysis_tasks import LatestTask
-from workbench.ui.analysis_widgets import PerClassChart, SampleGallery
+from workbench.ui.analysis_widgets import PerClassChart, SampleGallery, enable_history_sorts, sort_combo
 
 if TYPE_CHECKING:
     from workbench.analysis.evaluate import Evaluation
@@ -110,12 +110,7 @@ class AnalysisTab(QWidget):
         self.galleryLabel = QLabel("Click a cell of the matrix to see its images.")
         self.galleryLabel.setObjectName("galleryLabel")
         self.galleryLabel.setWordWrap(True)
-        self.sortCombo = QComboBox()
-        self.sortCombo.setObjectName("gallerySort")
-        for mode in SORT_MODES:
-            self.sortCombo.addItem(f"by {mode}", mode)
-        self.sortCombo.setToolTip("loss: highest first; learned last: first correct at the latest epoch first "
-                                  "(never learned before all); forgotten most: most right→wrong flips first")
+        self.sortCombo = sort_combo()
         self.sortCombo.currentIndexChanged.connect(self._refill_gallery)
         self.inspector = ImageInspector()
 
@@ -281,6 +276,7 @@ class AnalysisTab(QWidget):
         self.epochSlider.setEnabled(bool(epochs))
         self.epochSlider.blockSignals(False)
         missing = describe_missing_history(analysis)
+        enable_history_sorts(self.sortCombo, not missing)
         self.epochSlider.setToolTip(missing or "Replay the confusion matrix through the run's recorded epochs.")
         self.runLabel.setText(f"Run {analysis.run_id}: {ev.arch} on {ev.dataset}, {analysis.checkpoint} checkpoint "
                               f"(epoch {ev.epoch}) — {ev.num_samples} validation images, accuracy "

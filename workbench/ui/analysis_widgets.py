@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPalette, QPixmap
-from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QIcon, QPalette, QPixmap, QStandardItemModel
+from PySide6.QtWidgets import QComboBox, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from workbench.ui.analysis_confusion import rgb_image
+from workbench.ui.analysis_session import SORT_MODES
 
 if TYPE_CHECKING:
     from workbench.ui.analysis_session import Thumbnails
@@ -19,6 +20,28 @@ if TYPE_CHECKING:
 BAR_COLOUR = "#4c9be8"
 INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
 THUMB = 64          # px, thumbnail side in the gallery
+
+
+def sort_combo() -> QComboBox:
+    """The gallery's order: by loss, by learned last, by forgotten most (SORT_MODES)."""
+    combo = QComboBox()
+    combo.setObjectName("gallerySort")
+    for mode in SORT_MODES:
+        combo.addItem(f"by {mode}", mode)
+    combo.setToolTip("loss: highest first; learned last: first correct at the latest epoch first (never learned "
+                     "before all); forgotten most: most right→wrong flips first")
+    return combo
+
+
+def enable_history_sorts(combo: QComboBox, on: bool) -> None:
+    """Enable the orders that need the per-sample history ("learned last", "forgotten most"); off: by loss."""
+    model = combo.model()
+    for i in range(1, combo.count()):
+        item = model.item(i) if isinstance(model, QStandardItemModel) else None
+        if item is not None:
+            item.setEnabled(on)
+    if not on and combo.currentIndex() > 0:
+        combo.setCurrentIndex(0)
 
 
 class PerClassChart(QWidget):
