@@ -108,6 +108,7 @@ class RunsPanel(RunActions):
         self.watcher.failed.connect(self._on_poll_failed)
         self.history_runner = TaskRunner("run-history", self)
         self.history_runner.done.connect(self._on_history)
+        self.history_runner.failed.connect(self._on_history_failed)
         self.history_runner.finished.connect(self._next_history)
         self.params_runner = TaskRunner("run-parameters", self)
         self.params_runner.done.connect(self._on_parameters)
@@ -212,6 +213,9 @@ class RunsPanel(RunActions):
 
     def _on_history(self, curves: RunCurves) -> None:
         self.historyLoaded.emit(curves)
+
+    def _on_history_failed(self, message: str, details: str) -> None:
+        self.errorOccurred.emit(f"Could not load the earlier curves of the run: {message}", details)
 
     def run_finished(self, _result: FitResult) -> None:
         """The live run ended: show how."""
