@@ -61,8 +61,8 @@ def test_single_tree_split_mixed_modes_and_corrupt_files(tmp_path: Path) -> None
 def test_train_val_layout_explicit_channels_and_size(tmp_path: Path) -> None:
     _write_tree(tmp_path / "train", per_class=4)
     _write_tree(tmp_path / "val", per_class=4)
-    (tmp_path / "val" / "purple").mkdir()
-    Image.new("RGB", (8, 8)).save(tmp_path / "val" / "purple" / "x.png")  # class unknown to train: skipped
+    (tmp_path / "val" / "broken.png").write_bytes(b"no class folder: not an image of any class")
+    (tmp_path / "val" / "red" / "bad.png").write_bytes(b"garbage")  # unreadable: skipped and counted
     s = load_splits("imagefolder", root=tmp_path, options={"channels": 1, "image_size": 16})
     assert s.info["layout"] == "train/val"
     assert len(s.train) == 12 and len(s.val) == 12 and s.skipped == 1

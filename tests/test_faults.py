@@ -327,3 +327,72 @@ def test_a_deleted_database_is_noticed_and_its_runs_reimported(tmp_path: Path,
     assert store.get_run(done).epochs_completed == 2 and store.orphan_folders() == []
     again = run_training(TrainJob(arch="", dataset="", workspace=tmp_path, resume_run_id=stopped))
     assert again.status == "completed"  # a re-imported run resumes from its checkpoint
+
+
+# --- 8. data sanity ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--dataset", "fake", "--data-option", "train_size=100000000", "--data-option", "image_shape=3,64,64"],
+     "over the limit of"),
+    (["--dataset", "fake", "--data-option", "image_shape=3,100000,32"], "at most 4,096"),
+    (["--dataset", "fake", "--data-option", "val_size=0"], "validation split of fake is empty"),
+    (["--dataset", "digits", "--classes", "0"], "--classes must be at least 2"),
+    (["--dataset", "digits", "--classes", "1"], "--classes must be at least 2"),
+])
+def test_data_limits_and_empty_splits_are_one_line(argv: list[str], needle: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = _train(["--arch", "lenet", "--device", "cpu", *argv, "--workspace", str(tmp_path / "ws")], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and needle in err, err
+    assert not (tmp_path / "ws").exists()
+
+
+def test_folder_problems_are_named_not_called_unreadable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "imgs"
+    _letters(folder / "train", "ab")
+    _letters(folder / "val", "ab")
+    rc, _, err = _train(["--arch", "lenet", "--dataset", "imagefolder", "--data-root", str(folder), "--device", "cpu",
+                         "--data-option", "image_size=64000", "--workspace", str(tmp_path / "ws")], capsys)
+    assert rc == 2 and "image_size must be at most 4,096" in err
+    _letters(folder / "val", "z")  # z has no training images
+    rc, _, err = _train(["--arch", "lenet", "--dataset", "imagefolder", "--data-root", str(folder), "--device", "cpu",
+                         "--workspace", str(tmp_path / "ws")], capsys)
+    assert rc == 2 and "classes that" in err and "z (8 images)" in err and "unreadable" not in err
+    one = tmp_path / "one"
+    _letters(one, "a")
+    rc, _, err = _train(["--arch", "lenet", "--dataset", "imagefolder", "--data-root", str(one), "--device", "cpu",
+                         "--workspace", str(tmp_path / "ws")], capsys)
+    assert rc == 2 and "needs at least two classes" in err
+
+
+def test_a_streamed_folder_whose_images_all_fail_does_not_complete(tmp_path: Path) -> None:
+    folder = tmp_path / "imgs"
+    _letters(folder, "ab")
+    job = TrainJob(arch="lenet", dataset="imagefolder", data_root=folder, workspace=tmp_path / "ws",
+                   config=TrainConfig(epochs=2, batch_size=4, device="cpu", image_size=28),
+                   dataset_options={"streaming": True})
+
+    class BreakFiles(Callback):  # after the scan, every file turns into garbage
+        def on_fit_start(self, e: object) -> None:
+            for png in folder.rglob("*.png"):
+                png.write_bytes(b"not an image any more")
+
+    result = run_training(job, [BreakFiles()])
+    assert result.status == "failed" and "could be read" in result.message
+    assert RunStore(tmp_path / "ws").get_run(result.run_id).status == "failed"
+
+
+def test_streamed_images_that_fail_are_counted(tmp_path: Path) -> None:
+    folder = tmp_path / "imgs"
+    _letters(folder, "ab")
+    job = TrainJob(arch="lenet", dataset="imagefolder", data_root=folder, workspace=tmp_path / "ws",
+                   config=TrainConfig(epochs=1, batch_size=4, device="cpu", image_size=28),
+                   dataset_options={"streaming": True})
+
+    class BreakTwo(Callback):
+        def on_fit_start(self, e: object) -> None:
+            for png in sorted(folder.rglob("*.png"))[:2]:
+                png.write_bytes(b"broken")
+
+    result = run_training(job, [BreakTwo()])
+    assert result.status == "completed" and "could not be read during the run" in result.message

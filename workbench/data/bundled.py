@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from workbench.data.options import int_option, ints_option
+from workbench.data.options import MAX_IMAGE_SIDE, MAX_IN_MEMORY_BYTES, int_option, ints_option
 from workbench.data.registry import (
     Cancel,
     DataFacts,
@@ -127,11 +127,17 @@ def _fake_params(spec: DatasetSpec, options: Mapping[str, Any]) -> tuple[int, in
     spec.check_option_names(options)
     n_train = int_option(options, "train_size", spec.train_size or 5000, "fake")
     n_val = int_option(options, "val_size", spec.val_size or 1000, "fake")
-    shape = ints_option(options, "image_shape", (spec.channels, *spec.size), "fake", 3)
-    n_cls = int_option(options, "num_classes", len(spec.classes), "fake")
+    shape = ints_option(options, "image_shape", (spec.channels, *spec.size), "fake", 3, high=MAX_IMAGE_SIDE)
+    n_cls = int_option(options, "num_classes", len(spec.classes), "fake", high=100_000)
     if len(shape) != 3 or shape[0] not in (1, 3) or min(shape) < 1 or n_train < 1 or n_val < 0 or n_cls < 1:
         raise InvalidOptionError("fake needs image_shape (C,H,W) with C 1 or 3, train_size >= 1, "
                                  "val_size >= 0 and num_classes >= 1.")
+    needed = (n_train + n_val) * shape[0] * shape[1] * shape[2]
+    if needed > MAX_IN_MEMORY_BYTES:
+        raise InvalidOptionError(
+            f"fake with {n_train + n_val:,} images of {shape[0]}x{shape[1]}x{shape[2]} would hold {needed / 1e9:.1f} "
+            f"GB in memory, over the limit of {MAX_IN_MEMORY_BYTES / 1e9:.1f} GB; lower train_size, val_size or "
+            "image_shape.")
     return n_train, n_val, (shape[0], shape[1], shape[2]), n_cls
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from workbench.data.options import bool_option, int_option, ints_option
+from workbench.data.options import MAX_IMAGE_SIDE, bool_option, int_option, ints_option
 from workbench.data.registry import Cancel, DataFacts, DataOption, DatasetSpec, register_dataset, split_sizes
 from workbench.data.sources import DataSplits, InMemoryImages, Progress, StreamingImages, stratified_split
 from workbench.errors import DataUnavailableError, InvalidOptionError
@@ -72,16 +72,17 @@ def _trees(root: Path) -> tuple[Path, Path | None]:
     return root, None
 
 
-def _scan(tree: Path, classes: list[str]) -> tuple[list[Path], list[int], int]:
-    """Files and labels of the known classes; images of unknown class folders count as skipped."""
+def _scan(tree: Path, classes: list[str]) -> tuple[list[Path], list[int], dict[str, int]]:
+    """Files and labels of the known classes, and the image count of each class folder not among them."""
     files: list[Path] = []
     labels: list[int] = []
-    unknown = 0
+    unknown: dict[str, int] = {}
     index = {c: i for i, c in enumerate(classes)}
     for d in _class_dirs(tree):
         found = _image_files(d)
         if d.name not in index:
-            unknown += len(found)
+            if found:
+                unknown[d.name] = len(found)
             continue
         files += found
         labels += [index[d.name]] * len(found)
@@ -201,9 +202,9 @@ def _decode_all(files: list[Path], labels: list[int], mode: str, size: tuple[int
 def _size_option(options: Mapping[str, Any]) -> tuple[int, int]:
     value = options["image_size"]
     if isinstance(value, (tuple, list)):
-        size = ints_option(options, "image_size", (64, 64), "imagefolder", 2)
+        size = ints_option(options, "image_size", (64, 64), "imagefolder", 2, high=MAX_IMAGE_SIDE)
     else:
-        size = (int_option(options, "image_size", 64, "imagefolder"),) * 2
+        size = (int_option(options, "image_size", 64, "imagefolder", high=MAX_IMAGE_SIDE),) * 2
     if min(size) < 1:
         raise InvalidOptionError(f"imagefolder image_size must be N or (H, W) with positive sizes, got {value}.")
     return size[0], size[1]
@@ -267,12 +268,17 @@ class FolderBackend:
         assert root is not None
         train_tree, val_tree = _trees(root)
         classes = [d.name for d in _class_dirs(train_tree)]
-        files, labels, skipped = _scan(train_tree, classes)
+        files, labels, _ = _scan(train_tree, classes)
+        skipped = 0
         vfiles: list[Path] = []
         vlabels: list[int] = []
         if val_tree is not None:
-            vfiles, vlabels, unk = _scan(val_tree, classes)
-            skipped += unk
+            vfiles, vlabels, missing = _scan(val_tree, classes)
+            if missing:  # not unreadable: classes the model would never be trained on
+                names = ", ".join(f"{name} ({count} images)" for name, count in sorted(missing.items()))
+                raise InvalidOptionError(
+                    f"{val_tree} has classes that {train_tree} lacks: {names}; a model cannot learn a class it "
+                    f"never sees in training: add training images for them, or remove them from {val_tree.name}/.")
 
         # Header pass: drop unreadable files, pick the common mode and size.
         everything = files + vfiles

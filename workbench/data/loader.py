@@ -186,6 +186,7 @@ class BatchLoader:
         self.rank, self.world = rank, world
         self.num_samples = len(source)  # type: ignore[arg-type]
         self.num_workers = num_workers if num_workers is not None else min(4, os.cpu_count() or 1)
+        self.unreadable = 0  # streamed images that could not be decoded any more (dropped from their batches)
 
     def __len__(self) -> int:
         n, bs = self.num_samples, self.batch_size
@@ -255,7 +256,8 @@ class BatchLoader:
         loader = DataLoader(self.source, batch_sampler=sampler, num_workers=self.num_workers,
                             generator=self.generator, pin_memory=self.device.type == "cuda",
                             persistent_workers=False, collate_fn=_collate_readable)
-        for (lo, hi, g0, g1), batch in zip(slices, loader):
+        for (lo, hi, g0, g1), (batch, lost) in zip(slices, loader):
+            self.unreadable += lost
             # Every rank draws the whole global batch's augmentation (same stream in any process count) and
             # keeps its part; a batch that lost unreadable images keeps the first draws of its part.
             draws = self.augment.draws(g1 - g0, self.generator) if self.train else {}
@@ -283,10 +285,11 @@ class _SliceSampler(Sampler[list[int]]):
             yield order[lo:hi] if order is not None else list(range(lo, hi))
 
 
-def _collate_readable(samples: list[Any]) -> Any:
-    """default_collate over the samples a streaming source could decode (it gives None for the others)."""
+def _collate_readable(samples: list[Any]) -> tuple[Any, int]:
+    """(default_collate over the samples a streaming source could decode — it gives None for the others — or None
+    when none could be, and how many could not)."""
     kept = [s for s in samples if s is not None]
-    return default_collate(kept) if kept else None
+    return (default_collate(kept) if kept else None), len(samples) - len(kept)
 
 
 def _source_shape(source: ImageSource) -> tuple[int, tuple[int, int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -129,7 +130,8 @@ def _run(job: TrainJob, callbacks: Sequence[Callback], control: TrainControl, pr
             facts=RunFacts(
                 arch=plan.arch, dataset=plan.dataset, num_classes=plan.num_classes, train_size=len(splits.train),
                 val_size=len(splits.val), skipped=int(splits.skipped or 0), classes=tuple(splits.classes)))
-        result = _fit(trainer, plan, store, run_id, logger, callbacks, progress)
+        result = _with_unreadable(_fit(trainer, plan, store, run_id, logger, callbacks, progress),
+                                  train_loader, val_loader)
     if dist.is_main:
         _record_result(store, run_id, result)
     return result
@@ -330,6 +332,15 @@ def _fit(trainer: Trainer, plan: Plan, store: Any, run_id: str, logger: RunLogge
                 logger.close()
 
 
+def _with_unreadable(result: FitResult, *loaders: Any) -> FitResult:
+    """Say how many images a streaming loader had to leave out because they could no longer be read."""
+    lost = sum(int(getattr(loader, "unreadable", 0)) for loader in loaders)
+    if not lost:
+        return result
+    return dataclasses.replace(result, message=f"{result.message} {lost} image(s) could not be read during the "
+                                               "run and were left out of their batches.".strip())
+
+
 def _record_result(store: Any, run_id: str, result: FitResult) -> None:
     final = {k: v for k, v in {
         "train_loss": result.train_loss, "train_accuracy": result.train_accuracy, "val_loss": result.val_loss,
@@ -391,3 +402,10 @@ def _check_data_fits(settings: Settings, splits: Any, num_classes: int) -> None:
     if splits.num_classes < 2:
         raise InvalidOptionError(f"{settings.dataset} has {splits.num_classes} class; a classifier needs at least "
                                  "two classes (sub-folders) of images.")
+    skipped = f" ({splits.skipped} unreadable file(s) skipped)" if splits.skipped else ""
+    if len(splits.train) == 0:
+        raise InvalidOptionError(f"{settings.dataset} has no readable training images{skipped}; check the files.")
+    if len(splits.val) == 0:
+        raise InvalidOptionError(
+            f"The validation split of {settings.dataset} is empty ({len(splits.train)} training images{skipped}); "
+            "add a val/ folder of images, raise --val-fraction, or give the data set validation images.")

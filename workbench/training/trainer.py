@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.errors import CheckpointError, WorkbenchError, WorkspaceError
+from workbench.errors import CheckpointError, DataUnavailableError, WorkbenchError, WorkspaceError
 from workbench.models import split_outputs
 from workbench.models.dryrun import set_summary_mode
 from workbench.runs.records import RunStatus
@@ -194,7 +194,7 @@ class Trainer:
         except CallbackError as exc:  # the caller's code failed, not the run: keep it resumable
             status, message, checkpoint = self._after_callback_error(exc)
             self.callbacks.on_exception(message, traceback.format_exc())
-        except (CheckpointError, WorkspaceError) as exc:  # the disk or workspace failed: say what to do
+        except (CheckpointError, WorkspaceError, DataUnavailableError) as exc:  # the disk, workspace or data failed
             status, message = RunStatus.FAILED, f"{exc} (run {self.run_id})"
             self.callbacks.on_exception(message, traceback.format_exc())
         except Exception as exc:  # a failed run is reported, not raised (the GUI thread must not die)
@@ -272,6 +272,9 @@ class Trainer:
         self._fold(sums, clock)
         self.train_seconds += clock.run_seconds()
         self.train_images += totals.seen - seen0 - (totals.untimed - untimed0)
+        if not self.control.stopped and totals.batches == 0:  # every image of the epoch failed to decode
+            raise DataUnavailableError(f"No training image of epoch {self.epoch + 1} could be read; check that the "
+                                       "data's files are still there and readable.")
         return not self.control.stopped
 
     def _wait_while_paused(self, clock: EpochClock | None = None) -> bool:
