@@ -396,3 +396,11 @@ def test_streamed_images_that_fail_are_counted(tmp_path: Path) -> None:
 
     result = run_training(job, [BreakTwo()])
     assert result.status == "completed" and "could not be read during the run" in result.message
+
+
+def test_leftovers_of_interrupted_writes_are_swept_at_the_next_start(tmp_path: Path) -> None:
+    old = _stopped_run(tmp_path).run_id
+    leftover = RunStore(tmp_path).run_dir(old) / ".last.pt.x1y2.tmp"
+    leftover.write_bytes(b"half a checkpoint")
+    run_training(_job(tmp_path, config=CONFIG.replace(epochs=1)))  # any new run in the workspace sweeps
+    assert not leftover.exists() and (RunStore(tmp_path).run_dir(old) / "last.pt").is_file()

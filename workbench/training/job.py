@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -177,8 +178,16 @@ class StopRequests(Callback):
 def _claim(job: TrainJob) -> tuple[Any, RunRecord]:
     """The store and the run to resume, flipped to `running` for this process in one transaction."""
     store = open_store(job.workspace, job.resume_run_id)
-    ckpt.remove_stale_temp_files(store.run_dir(str(job.resume_run_id)))
-    return store, store.claim_run(str(job.resume_run_id))
+    claimed = store.claim_run(str(job.resume_run_id))
+    _sweep_leftovers(store)  # after the claim: no other process writes this run's checkpoints now
+    return store, claimed
+
+
+def _sweep_leftovers(store: Any) -> None:
+    """Remove the temporary files that interrupted checkpoint writes left in runs no live process trains."""
+    for record in store.list_runs():
+        if record.status != RunStatus.RUNNING or record.owner_pid == os.getpid():
+            ckpt.remove_stale_temp_files(record.folder)
 
 
 @contextlib.contextmanager
@@ -275,6 +284,7 @@ def _open_run(job: TrainJob, plan: Plan, store: Any, world_size: int = 1) -> tup
         store.update_run(run_id, device=label, world_size=world_size)  # a run may resume with another count
         return store, run_id
     store = RunStore(job.workspace)
+    _sweep_leftovers(store)
     run_id = store.create_run(
         arch=plan.arch, arch_options=plan.options, dataset=plan.dataset, config=plan.config.to_dict(), device=label,
         name=job.name, dataset_options=plan.data_options, experiment_id=job.experiment_id,
