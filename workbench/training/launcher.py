@@ -5,6 +5,7 @@ the processes do."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from workbench.errors import InvalidOptionError, WorkbenchError
+from workbench.training.config import TrainConfig, TrainJob
 
 if TYPE_CHECKING:
     from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
@@ -98,3 +100,44 @@ def _signals() -> Iterator[signal.Signals]:
     for name in LAUNCH_SIGNALS:
         if hasattr(signal, name):
             yield getattr(signal, name)
+
+
+def job_argv(job: TrainJob) -> list[str]:
+    """The `workbench train` arguments that describe `job` (every training option spelled out), so another process
+    — e.g. `--nproc N` launched from the desktop app — trains exactly this job."""
+    if job.resume_run_id:
+        argv = ["train", "--resume", job.resume_run_id, "--resume-from", job.resume_from]
+        for key, value in job.resume_overrides.items():
+            argv += [f"--{key.replace('_', '-')}", _flag_value(value)]
+    else:
+        argv = ["train", "--arch", job.arch, "--dataset", job.dataset]
+        for key, value in job.arch_options.items():
+            argv += ["--set", f"{key}={value!r}"]
+        for key, value in job.dataset_options.items():
+            argv += ["--data-option", f"{key}={value!r}"]
+        if job.input_override:
+            argv += ["--input", ",".join(str(v) for v in job.input_override)]
+        if job.num_classes_override is not None:
+            argv += ["--classes", str(job.num_classes_override)]
+        if job.name:
+            argv += ["--name", job.name]
+        for field in dataclasses.fields(TrainConfig):
+            value = getattr(job.config, field.name)
+            flag = f"--{field.name.replace('_', '-')}"
+            if isinstance(value, bool):
+                argv.append(flag if value else f"--no-{flag[2:]}")
+            elif value is None and str(field.type).startswith("bool"):
+                continue  # "per data set": the CLI's recommended config fills it the same way
+            else:
+                argv += [flag, _flag_value(value)]
+    if job.data_root is not None:
+        argv += ["--data-root", str(job.data_root)]
+    if job.workspace is not None:
+        argv += ["--workspace", str(job.workspace)]
+    if job.download:
+        argv.append("--download")
+    return argv
+
+
+def _flag_value(value: object) -> str:
+    return "none" if value is None else str(value)

@@ -263,6 +263,7 @@ class MainWindow(QMainWindow):
         panel.errorOccurred.connect(lambda message, details: show_error(self, message, details))
         runs.errorOccurred.connect(lambda message, details: show_error(self, message, details))
         panel.runStarted.connect(lambda _start: self.tabs.setCurrentIndex(2))
+        panel.processRunStarted.connect(self._follow_process_run)
         wire_training(panel, plots, runs)
         self.views, self._router = analysis_window.attach_views(self, panel, plots, runs,
                                                                 self.summary_view.layerSelected, self.workspace)
@@ -272,6 +273,13 @@ class MainWindow(QMainWindow):
         runs.refresh()
         panel.ensure_engine()  # now, not a loop turn later: the first selection then follows its data set
         return panel
+
+    def _follow_process_run(self, run_id: str) -> None:
+        """A run the panel launched in child processes: select it, so the curves follow it through the store."""
+        if self.runs_panel is not None:
+            self.runs_panel.refresh()
+            self.runs_panel.select_runs([run_id])
+        self.tabs.setCurrentIndex(2)
 
     # --- wiring --------------------------------------------------------------------------------------
     def _on_throughput(self, images_per_second: float) -> None:

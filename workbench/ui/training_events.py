@@ -14,6 +14,7 @@ from PySide6.QtCore import Slot
 
 from workbench.runs.records import RunStatus
 from workbench.training.events import EpochMetrics, FitResult, FitStart, StepMetrics
+from workbench.ui.process_training import ProcessRunStarted, process_training_task
 from workbench.ui.training_run import device_locked
 from workbench.ui.training_task import NotStarted, TrainingFailure, training_task
 
@@ -56,6 +57,7 @@ class RunEvents:
         deviceChanged: SignalInstance
         throughputChanged: SignalInstance
         errorOccurred: SignalInstance
+        processRunStarted: SignalInstance
         progress: RunProgress
         picker: DatasetPicker
         pauseButton: QPushButton
@@ -78,6 +80,7 @@ class RunEvents:
         def _update_buttons(self) -> None: ...
         def _refresh_advice(self) -> None: ...
         def is_training(self) -> bool: ...
+        def processes(self) -> int: ...
 
     # ----- run control ---------------------------------------------------------------------
     def _launch(self, job: TrainJob) -> None:
@@ -94,8 +97,14 @@ class RunEvents:
         self.throughputChanged.emit(math.nan)   # never a previous run's img/s
         self.pauseButton.setChecked(False)
         self._set_status("Preparing data and model…")
-        self.control = control = TrainControl()
-        self.runner.start(device_locked(training_task(job, control)), on_cancel=control.stop)
+        processes = self.processes()
+        if processes > 1:  # a child process runs `workbench train --nproc N`; the store tells how it goes
+            self.control = None
+            self.runner.start(process_training_task(job, processes))
+            self._set_status(f"Starting {processes} training processes…")
+        else:
+            self.control = control = TrainControl()
+            self.runner.start(device_locked(training_task(job, control)), on_cancel=control.stop)
         self._update_buttons()
 
     def request_stop(self) -> None:
@@ -156,6 +165,11 @@ class RunEvents:
             case TrainingFailure():
                 self._failure_shown = True
                 self.errorOccurred.emit(event.message, event.details)
+            case ProcessRunStarted():
+                self._run_id = event.run_id
+                self._set_status(f"Training run {event.run_id} in {event.processes} processes; its curves follow "
+                                 "in the Training curves tab.")
+                self.processRunStarted.emit(event.run_id)
 
     def _training_text(self) -> str:
         e = self.run_settings.start

@@ -12,12 +12,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QTimer, Signal, Slot
-from PySide6.QtWidgets import QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from workbench.training.events import FitResult
 from workbench.ui import gc_guard
 from workbench.ui.dataset_picker import DatasetPicker
 from workbench.ui.estimate_view import EstimateView
+from workbench.ui.process_training import max_processes
 from workbench.ui.run_progress import RunProgress
 from workbench.ui.tasks import TaskRunner
 from workbench.ui.training_advice import AdviceLabel
@@ -51,6 +62,7 @@ class TrainingPanel(RunEvents, QWidget):
     deviceChanged = Signal(str)        # the device the run trains on (fit start)
     throughputChanged = Signal(float)  # images/s of the run in flight; NaN: none yet (a run is starting)
     errorOccurred = Signal(str, str)   # message, details
+    processRunStarted = Signal(str)    # run id of a run trained in several child processes (followed via the store)
 
     def __init__(self, workspace: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -79,6 +91,10 @@ class TrainingPanel(RunEvents, QWidget):
         self.pauseButton.setCheckable(True)
         self.stopButton = QPushButton("Stop")
         self.stopButton.setObjectName("stopButton")
+        self.processesSpin = QSpinBox(prefix="Processes: ", minimum=1, maximum=max_processes())
+        self.processesSpin.setObjectName("processesSpin")
+        self.processesSpin.setToolTip("Train in several processes (DistributedDataParallel: one per GPU, or CPU "
+                                      "processes); the batch size stays the global batch.")
         self.resetButton = QPushButton("Reset to recommended")
         self.resetButton.setObjectName("resetRecommendedButton")
         self.resetButton.setToolTip("Forget your edits: the settings the engine recommends for this architecture "
@@ -143,7 +159,7 @@ class TrainingPanel(RunEvents, QWidget):
         self.settingsScroll.setFrameShape(QFrame.Shape.NoFrame)
         self.settingsScroll.setWidget(form)
         buttons = QHBoxLayout()
-        for button in (self.trainButton, self.pauseButton, self.stopButton):
+        for button in (self.trainButton, self.pauseButton, self.stopButton, self.processesSpin):
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.settingsScroll, 1)
@@ -224,6 +240,10 @@ class TrainingPanel(RunEvents, QWidget):
         """The run trained last (or now) from this panel."""
         return self._run_id
 
+    def processes(self) -> int:
+        """How many processes the next run trains in (1: in this process, on a worker thread)."""
+        return self.processesSpin.value()
+
     def is_training(self) -> bool:
         return self.runner.is_running()
 
@@ -297,7 +317,7 @@ class TrainingPanel(RunEvents, QWidget):
             values = {k: v for k, v in values.items() if k in edited}
         else:
             values = self._pending_settings or {}
-        return {"settings": values, **self.picker.save_state()}
+        return {"settings": values, "processes": self.processes(), **self.picker.save_state()}
 
     def restore_state(self, state: dict) -> None:
         settings = dict(state.get("settings") or {})
@@ -306,6 +326,7 @@ class TrainingPanel(RunEvents, QWidget):
         else:
             self._pending_settings = settings
         self.picker.restore_state(state)
+        self.processesSpin.setValue(int(state.get("processes") or 1))
         self._apply_recommended()
         self._idle_progress()
         self._update_buttons()
@@ -374,9 +395,10 @@ class TrainingPanel(RunEvents, QWidget):
             self._showing_block_reason = False
             self._set_status(READY)
         self.stopButton.setEnabled(running)
-        self.pauseButton.setEnabled(running)
+        self.pauseButton.setEnabled(running and self.control is not None)  # a child-process run cannot pause
+        self.processesSpin.setEnabled(not running)
         if self._pause_action is not None:
-            self._pause_action.setEnabled(running)
+            self._pause_action.setEnabled(running and self.control is not None)
         self.settings.setEnabled(not running and not finding)
         self.picker.setEnabled(not running and not finding)
         self.resetButton.setEnabled(not running and not finding and self._recommended() is not None)
