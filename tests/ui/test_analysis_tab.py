@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QListView, QSlider
 from workbench.analysis.evaluate import Evaluation, evaluate_run
 from workbench.ui.analysis_session import Inspection, gallery_order
 from workbench.ui.analysis_tab import AnalysisTab
-from workbench.ui.analysis_tasks import LatestTask
+from workbench.ui.latest_task import LatestTask
 from workbench.ui.tasks import TaskSink
 
 WAIT_MS = 60_000

@@ -43,8 +43,8 @@ from workbench.ui.analysis_session import (
     load_task,
     thumbnails_task,
 )
-from workbench.ui.analysis_tasks import LatestTask
 from workbench.ui.analysis_widgets import PerClassChart, SampleGallery, enable_history_sorts, sort_combo
+from workbench.ui.latest_task import LatestTask
 
 if TYPE_CHECKING:
     from workbench.analysis.evaluate import Evaluation

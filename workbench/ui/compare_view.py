@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from workbench.ui.analysis_tasks import LatestTask
 from workbench.ui.compare_charts import CompareCharts, CompareTable
 from workbench.ui.compare_experiment import ExperimentRunner
 from workbench.ui.compare_picker import ComparePicker
 from workbench.ui.compare_rows import CompareEntry, CompareOutcome, CompareResult, compare_task, entry_label
+from workbench.ui.latest_task import LatestTask
 
 if TYPE_CHECKING:
     from workbench.models import ArchSpec

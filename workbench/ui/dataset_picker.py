@@ -244,27 +244,27 @@ class DatasetPicker(QWidget):
         self._facts, self._facts_error = None, ""
         self.options.revalidate()
         if spec is None or self.options.error:
-            self.scan.discard()
+            self.scan.invalidate()
             self._show_facts()
             return
         task = facts_task(name, self.root_for(name), self.options.values(), self._val_fraction)
         if spec.kind == "folder":
             if self.availability() != "on disk":
-                self.scan.discard()
+                self.scan.invalidate()
                 self._show_facts()
                 return
             self.factsLabel.setText("Reading the folder…")
             self.scan.request(task)
             self.changed.emit(self.current())
             return
-        self.scan.discard()
+        self.scan.invalidate()
         from workbench.errors import WorkbenchError
         from workbench.ui.tasks import RecordingSink
 
         try:
             self._facts = task(RecordingSink())
         except WorkbenchError as exc:
-            self._on_facts_failed(str(exc), "")
+            self._on_facts_failed(0, str(exc), "")
             return
         self._show_facts()
 
@@ -274,20 +274,20 @@ class DatasetPicker(QWidget):
         self.factsLabel.setVisible(bool(self.factsLabel.text()))
         self.changed.emit(self.current())
 
-    @Slot(object)
-    def _on_facts(self, facts: DataFacts) -> None:
+    @Slot(int, object)
+    def _on_facts(self, _rid: int, facts: DataFacts) -> None:
         self._facts, self._facts_error = facts, ""
         self._show_facts()
 
-    @Slot(str, str)
-    def _on_facts_failed(self, message: str, _details: str) -> None:
+    @Slot(int, str, str)
+    def _on_facts_failed(self, _rid: int, message: str, _details: str) -> None:
         self._facts, self._facts_error = None, message
         named = [row.spec.name for row in self.options.fields if row.spec.name in message]
         self.options.set_error(message, named[0] if named else None)
         self._show_facts()
 
-    @Slot(str, float)
-    def _on_scan_progress(self, stage: str, fraction: float) -> None:
+    @Slot(int, str, float)
+    def _on_scan_progress(self, _rid: int, stage: str, fraction: float) -> None:
         self.factsLabel.setText(f"{stage}… {100 * fraction:.0f} %")
 
     @Slot()
@@ -306,7 +306,7 @@ class DatasetPicker(QWidget):
 
     def wait_stopped(self, timeout_ms: int) -> bool:
         """Stop a folder scan and a download; True when neither is left running."""
-        scan = self.scan.wait(timeout_ms)
+        scan = self.scan.shutdown(timeout_ms)
         return self.downloads.wait(timeout_ms) and scan
 
     def _on_root_edited(self) -> None:

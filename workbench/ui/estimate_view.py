@@ -148,7 +148,7 @@ class EstimateView(QLabel):
             self.area_scale = inputs.input_shape[1] * inputs.input_shape[2] / area if area else 1.0
         if changed_run:
             self.measured, self.epoch, self._time_note = None, None, ""
-            self.measurer.discard()
+            self.measurer.invalidate()
             hit = self._cached()
             if hit is not None:
                 self._use(hit)
@@ -195,21 +195,21 @@ class EstimateView(QLabel):
         """Stop timing (a run is about to start); a later change starts it again."""
         self._settle.stop()
         if self.measurer.is_busy():
-            self.measurer.discard()
+            self.measurer.invalidate()
             self._time_note = ""
             self._render()
 
     def wait_stopped(self, timeout_ms: int) -> bool:
         self._settle.stop()
-        return self.measurer.wait(timeout_ms)
+        return self.measurer.shutdown(timeout_ms)
 
     @Slot()
     def _auto_measure(self) -> None:
         if self.isVisible():
             self.measure()
 
-    @Slot(object)
-    def _on_measured(self, measured: Measured) -> None:
+    @Slot(int, object)
+    def _on_measured(self, _rid: int, measured: Measured) -> None:
         self._use(measured)
         self._render()
 
@@ -221,8 +221,8 @@ class EstimateView(QLabel):
         self.epoch = est.epoch_estimate(measured.timing, inputs.train_size or 0, inputs.val_size or 0,
                                         cfg.batch_size, cfg.max_batches)
 
-    @Slot(str, str)
-    def _on_failed(self, message: str, _details: str) -> None:
+    @Slot(int, str, str)
+    def _on_failed(self, _rid: int, message: str, _details: str) -> None:
         self._time_note = f"not measured ({message.rstrip('.')})."
         self._render()
 
