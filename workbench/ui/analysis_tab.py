@@ -213,6 +213,20 @@ class AnalysisTab(QWidget):
         self.runLabel.setText(f"Run {run_id}: evaluating the {self.checkpoint()} checkpoint…")
         return self.loads.request(load_task(self.cache, run_id, self.checkpoint()))
 
+    def set_workspace(self, workspace: Path) -> None:
+        """Another workspace: forget the runs restored from this one and show nothing until a run is picked."""
+        self.loads.invalidate()
+        self.thumbs.invalidate()
+        self.inspects.invalidate()
+        self.cache = SessionCache(workspace)
+        self._run_id = self._wanted = None
+        self._analysis = None
+        self._cell = None
+        self.matrix.clear("Pick a run in the Runs tab to see what it learned.")
+        self.chart.clear()
+        self.gallery.set_samples([], [], [])
+        self.runLabel.setText("")
+
     def run_changed(self, run_id: str) -> None:
         """A run's checkpoints changed (it was trained on): forget it, and show it again if it is shown."""
         self.cache.forget(run_id)

@@ -116,6 +116,11 @@ class CompareView(QWidget):
         self.picker.set_catalog(specs, families, ticked)
         self.refresh()
 
+    def set_workspace(self, workspace: Path) -> None:
+        """Another workspace: its runs fill the accuracy column, its experiments the queue."""
+        self.workspace = self.experiment.workspace = Path(workspace)
+        self.refresh()
+
     def set_dataset(self, info: dict[str, Any]) -> None:
         """The training panel's data set: rows are computed at its channels and classes."""
         self._dataset = dict(info or {})

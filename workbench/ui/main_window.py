@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.ui import analysis_window, window_menus
+from workbench.ui import analysis_window, window_menus, workspaces
 from workbench.ui.architecture_panel import ArchitecturePanel, ArchSelection
 from workbench.ui.dialogs import show_error
 from workbench.ui.parameter_table import ParameterTable
@@ -69,8 +69,9 @@ class MainWindow(QMainWindow):
 
         gc_guard.install()  # the window starts worker threads: garbage must die in this thread
 
-        self.workspace = Path(workspace) if workspace is not None else default_workspace()
         self.settings = settings if settings is not None else QSettings()
+        self.workspace = Path(workspace) if workspace is not None else (
+            workspaces.startup_workspace(self.settings) or default_workspace())
         self.training_panel: TrainingPanel | None = None
         self.plots: LivePlots | None = None
         self.runs_panel: RunsPanel | None = None
@@ -149,6 +150,7 @@ class MainWindow(QMainWindow):
 
     # --- actions -------------------------------------------------------------------------------------------
     open_workspace_action: QAction
+    switch_workspace_action: QAction
     export_png_action: QAction
     export_csv_action: QAction
     predict_action: QAction
@@ -161,6 +163,18 @@ class MainWindow(QMainWindow):
         """Show the workspace folder in the file manager."""
         self.workspace.mkdir(parents=True, exist_ok=True)
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.workspace)))
+
+    def switch_workspace(self, workspace: Path | str | None = None) -> bool:
+        """File → Open Workspace…: show another workspace's runs and store new runs there (None: ask)."""
+        folder = Path(workspace) if workspace is not None else workspaces.ask_workspace(self)
+        if folder is None:
+            return False
+        problem = workspaces.switch_workspace(self, folder)
+        if problem:
+            show_error(self, problem)
+            return False
+        self.statusBar().showMessage(f"Workspace: {self.workspace}", 5000)
+        return True
 
     def export_plot_png(self, path: Path | str | None = None, plot: str | bool | None = False) -> Path | None:
         """File → Export plot as PNG (see window_menus.export_plot_png)."""

@@ -131,6 +131,13 @@ class RunsPanel(RunActions):
             self._store = RunStore(self.workspace)
         return self._store
 
+    def set_workspace(self, workspace: Path) -> None:
+        """List another workspace's runs (its store opened on first use)."""
+        self.close_store()
+        self.workspace = Path(workspace)
+        self.active_run_id = self.following = None
+        self.refresh()
+
     def _get_store(self) -> RunStore:
         return self.store
 

@@ -240,6 +240,10 @@ class TrainingPanel(RunEvents, QWidget):
         """The run trained last (or now) from this panel."""
         return self._run_id
 
+    def set_workspace(self, workspace: Path) -> None:
+        """Runs started from now on are stored in `workspace`."""
+        self.workspace = Path(workspace)
+
     def processes(self) -> int:
         """How many processes the next run trains in (1: in this process, on a worker thread)."""
         return self.processesSpin.value()

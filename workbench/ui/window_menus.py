@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QStyle
 
+from workbench.ui import workspaces
 from workbench.ui.dialogs import show_about, show_error
 
 if TYPE_CHECKING:
@@ -38,14 +39,19 @@ def build_menus(window: MainWindow, tabs: tuple[str, ...]) -> None:
     sp = QStyle.StandardPixmap
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
-    window.open_workspace_action = add_action(window, file_menu, "Open &Workspace Folder", window.open_workspace,
-                                              None, sp.SP_DirOpenIcon)
+    window.switch_workspace_action = add_action(window, file_menu, "&Open Workspace…", window.switch_workspace,
+                                                QKeySequence.StandardKey.Open, sp.SP_DirOpenIcon)
+    recent = file_menu.addMenu("Recent &Workspaces")
+    recent.setObjectName("recentWorkspacesMenu")
+    recent.aboutToShow.connect(functools.partial(workspaces.fill_recent_menu, window, recent))
+    workspaces.fill_recent_menu(window, recent)
+    window.open_workspace_action = add_action(window, file_menu, "Show Workspace &Folder", window.open_workspace)
     file_menu.addSeparator()
     window.export_png_action = add_action(window, file_menu, "Export plot as &PNG…", window.export_plot_png)
     window.export_csv_action = add_action(window, file_menu, "Export metrics as &CSV…", window.export_metrics_csv)
-    window.predict_action = add_action(window, file_menu, "Predict &Image…", window.predict_image, "Ctrl+I")
     add_action(window, file_menu, "Export plot as &SVG…", functools.partial(export_plot_svg, window))
     add_action(window, file_menu, "Export &model…", functools.partial(export_model, window))
+    window.predict_action = add_action(window, file_menu, "Predict &Image…", window.predict_image, "Ctrl+I")
     file_menu.addSeparator()
     add_action(window, file_menu, "&Quit", window.close, QKeySequence.StandardKey.Quit, sp.SP_DialogCloseButton)
     view = bar.addMenu("&View")
