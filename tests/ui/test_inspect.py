@@ -148,6 +148,7 @@ def test_clicking_a_bar_selects_the_layer_row(qtbot: Any, window: MainWindow) ->
     window.show()
     qtbot.waitExposed(window)
     summary = select(qtbot, window, "lenet")
+    qtbot.waitUntil(window.summary_view.chart_is_current, timeout=5000)
     chart = window.summary_view.chart
     ids = chart.layer_ids()
     assert ids == [r.index for r in summary.layers if r.is_leaf and (r.params or r.mult_adds)]

@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QModelIndex, QPointF, Qt
+from PySide6.QtCore import QModelIndex, QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QPainter
 
 from workbench.models import summarize
@@ -42,27 +42,36 @@ def test_lenet_receptive_fields_and_input_shapes(view: SummaryView) -> None:
     assert view.model.headerData(COLUMNS.index("RF (jump)"), Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
 
 
-def test_notes_under_the_totals_where_the_slide_differs(view: SummaryView) -> None:
+def test_notes_under_the_totals_where_the_slide_differs(qtbot: Any, view: SummaryView) -> None:
+    view.show()
+    qtbot.waitExposed(view)
     view.set_summary(summarize("vgg16", input_shape=(3, 224, 224), num_classes=1000))
     assert view.notes.isVisibleTo(view)
     assert "138,423,208" in view.notes.text() and "138,357,544" in view.notes.text()
-    layout = view.layout()
-    assert layout.indexOf(view.notes) == layout.indexOf(view.totals) + 1  # right under the totals line
+    qtbot.waitUntil(lambda: view.notes.height() > 0 and view.notes.isVisible(), timeout=5000)
+
+    def top(widget: Any) -> int:
+        return widget.mapTo(view, QPoint(0, 0)).y()
+
+    assert top(view.totals) + view.totals.height() <= top(view.notes) < top(view.tree)  # right under the totals
     view.set_summary(summarize("lenet", input_shape=(1, 28, 28), num_classes=10))
     assert not view.notes.isVisibleTo(view) and view.notes.text() == ""
 
 
-def test_table_is_marked_out_of_date_while_its_replacement_computes(view: SummaryView) -> None:
+def test_table_is_marked_out_of_date_while_its_replacement_computes(qtbot: Any, view: SummaryView) -> None:
     view.attach_chart()
     view.set_summary(summarize("lenet"))
     first = view.model.index(0, 0, QModelIndex())
     assert not view.is_stale() and first.data(Qt.ItemDataRole.ForegroundRole) is None
     view.set_pending("vgg16")
-    assert view.is_stale() and view.chart.is_stale()
+    assert view.is_stale()
+    qtbot.waitUntil(view.chart.is_stale, timeout=5000)  # the charts dim too once it takes a moment
     assert view.pending.isVisibleTo(view) and "Computing the summary of vgg16" in view.pending.text()
     assert first.data(Qt.ItemDataRole.ForegroundRole) is not None  # greyed
     view.set_summary(summarize("vgg16"))
-    assert not view.is_stale() and not view.chart.is_stale() and not view.pending.isVisibleTo(view)
+    assert not view.is_stale() and not view.pending.isVisibleTo(view)
+    qtbot.waitUntil(view.chart_is_current, timeout=5000)
+    assert not view.chart.is_stale()
     view.set_pending("lenet")
     view.set_error("The options of lenet are not valid.")
     assert view.is_stale() and not view.pending.isVisibleTo(view)  # the table is not the selection's
@@ -84,6 +93,7 @@ def test_bar_chart_axis_is_labelled_with_the_layer_names(qtbot: Any, view: Summa
     view.set_summary(summary)
     view.show()
     qtbot.waitExposed(view)
+    qtbot.waitUntil(view.chart_is_current, timeout=5000)  # the charts follow the tree one event-loop turn later
     leaves = [r for r in summary.layers if r.is_leaf and (r.params or r.mult_adds)]
     chart = view.chart
     assert chart.tick_labels() == [r.name for r in leaves] == ["model.0", "model.3", "model.7", "model.9",
@@ -91,6 +101,7 @@ def test_bar_chart_axis_is_labelled_with_the_layer_names(qtbot: Any, view: Summa
     assert _drawn_axis_labels(chart.axis) == chart.tick_labels()  # all five fit: every bar is named
     many = summarize("resnet110")
     view.set_summary(many)
+    qtbot.waitUntil(view.chart_is_current, timeout=5000)
     drawn = _drawn_axis_labels(chart.axis)
     assert drawn and set(drawn) <= set(chart.tick_labels()) and len(drawn) < len(chart.tick_labels())  # thinned
 
@@ -101,6 +112,7 @@ def test_hovering_a_bar_names_its_layer(qtbot: Any, view: SummaryView) -> None:
     view.set_summary(summary)
     view.show()
     qtbot.waitExposed(view)
+    qtbot.waitUntil(view.chart_is_current, timeout=5000)
     chart = view.chart
     target = next(r for r in summary.layers if r.name == "model.3")
     for plot in (chart.params_plot, chart.macs_plot):

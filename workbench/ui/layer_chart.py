@@ -26,6 +26,8 @@ PARAMS_COLOUR = "#4c9be8"    # mid-tone colours: readable on light and dark back
 MACS_COLOUR = "#e8a33c"
 LABEL_GAP_PX = 8             # space between two layer names on the axis
 STALE_OPACITY = 0.3
+COUNT_AXIS_WIDTH = 52
+TICKS_HEIGHT = 12            # tick marks and their gap to the names
 
 
 def bar_label(row: LayerRow) -> str:
@@ -106,14 +108,19 @@ class LayerChart(QWidget):
         self.macs_plot.setObjectName("multAddsChart")
         self.macs_plot.setXLink(self.params_plot)
         self._rows: list[LayerRow] = []
-        self._bars: list[pg.BarGraphItem] = []
+        self._bars = [pg.BarGraphItem(x=[], height=[], width=0.8, brush=colour, pen=None)
+                      for colour in (PARAMS_COLOUR, MACS_COLOUR)]
         self._highlight: list[pg.BarGraphItem] = []
-        for plot, title in ((self.params_plot, "Parameters per layer"), (self.macs_plot, "Mult-Adds per layer")):
+        for plot, title, bars in ((self.params_plot, "Parameters per layer", self._bars[0]),
+                                  (self.macs_plot, "Mult-Adds per layer", self._bars[1])):
             plot.setTitle(title)
             plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=True, y=False)
             plot.showGrid(y=True, alpha=0.25)
             plot.getPlotItem().hideButtons()
+            plot.getAxis("left").setWidth(COUNT_AXIS_WIDTH)  # "999 M" fits: a new range never re-lays the plot out
+            plot.addItem(bars)
+            plot.disableAutoRange()  # set_layers sets both ranges: auto-ranging at paint time would repaint again
         # Bound methods per plot, not lambdas: Qt drops them with this widget.
         self.params_plot.scene().sigMouseClicked.connect(self._on_params_click)
         self.macs_plot.scene().sigMouseClicked.connect(self._on_macs_click)
@@ -121,6 +128,10 @@ class LayerChart(QWidget):
         self.macs_plot.scene().sigMouseMoved.connect(self._on_macs_hover)
         self.params_plot.getAxis("bottom").setStyle(showValues=False)
         self.macs_plot.setLabel("bottom", "leaf layer (hover for details, click to select it in the tree)")
+        # Fixed heights: an axis sized by the text it last drew resizes its plot (and repaints it) on a new summary.
+        line = QFontMetrics(self.axis.font()).height()
+        self.axis.setHeight(2 * line + TICKS_HEIGHT)
+        self.params_plot.getAxis("bottom").setHeight(TICKS_HEIGHT)
         self._stale = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -157,26 +168,24 @@ class LayerChart(QWidget):
         return self._stale
 
     def set_layers(self, layers: Sequence[LayerRow]) -> None:
-        """Draw one bar per leaf layer that has parameters or Mult-Adds, labelled with its name."""
+        """Draw one bar per leaf layer that has parameters or Mult-Adds, labelled with its name.
+
+        The bars are updated in place and both ranges set outright (no auto-range, fixed axis widths), so a new
+        summary costs one paint of each plot rather than three (auto-range and axis re-layouts repaint again)."""
+        self.highlight(None)
         self._rows = [r for r in layers if r.is_leaf and (r.params or r.mult_adds)]
         x = list(range(len(self._rows)))
-        for plot in (self.params_plot, self.macs_plot):
-            plot.clear()
-        self._bars = [
-            pg.BarGraphItem(x=x, height=[r.params for r in self._rows], width=0.8, brush=PARAMS_COLOUR, pen=None),
-            pg.BarGraphItem(x=x, height=[r.mult_adds for r in self._rows], width=0.8, brush=MACS_COLOUR, pen=None),
-        ]
-        self.params_plot.addItem(self._bars[0])
-        self.macs_plot.addItem(self._bars[1])
         names = [bar_label(r) for r in self._rows]
         self.axis.set_names(names)
         self.params_plot.getAxis("bottom").set_names(names)  # tick marks under every bar, names below the other
-        self._highlight = []
-        if self._rows:
-            self.params_plot.setXRange(-0.6, len(self._rows) - 0.4, padding=0)
-        for plot in (self.params_plot, self.macs_plot):
-            plot.enableAutoRange(axis="y")
+        for plot, bars, heights in ((self.params_plot, self._bars[0], [r.params for r in self._rows]),
+                                    (self.macs_plot, self._bars[1], [r.mult_adds for r in self._rows])):
+            bars.setOpts(x=x, height=heights, width=0.8)
+            plot.setYRange(0, max(heights, default=0) * 1.05 or 1.0, padding=0)
+        self.params_plot.setXRange(-0.6, max(1, len(self._rows)) - 0.4, padding=0)
         self.set_stale(False)
+        for plot in (self.params_plot, self.macs_plot):
+            plot.scene().prepareForPaint()  # the new transforms now, not in the paint (which would paint twice)
 
     def layer_ids(self) -> list[int]:
         """LayerRow indices of the bars, left to right."""

@@ -97,12 +97,9 @@ class LayerTreeModel(QAbstractItemModel):
         self.endResetModel()
 
     def set_stale(self, stale: bool) -> None:
-        """Grey every row (the summary shown is being replaced) or restore the colours."""
-        if stale == self._stale:
-            return
+        """Grey every row (the summary shown is being replaced) or restore the colours. The foreground is read at
+        paint time: the view repaints its viewport (no model signal, which would re-lay out every row)."""
         self._stale = stale
-        if self._rows:
-            self.layoutChanged.emit()  # repaints every visible row with the new foreground
 
     def is_stale(self) -> bool:
         return self._stale

@@ -30,7 +30,9 @@ def import_engine() -> EngineCatalog:
 
     import workbench.data
     import workbench.runs
+    import workbench.runs.history
     import workbench.training
+    import workbench.training.job  # the trainer and what a run imports: loaded now, frozen by gc_guard.settle()
     import workbench.ui.plots
     import workbench.ui.training_panel  # noqa: F401
     from workbench.models import get_spec, list_families, list_models
