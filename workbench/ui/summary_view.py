@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["COLUMNS", "LAYER_ROLE", "SORT_ROLE", "LayerTreeModel", "SummaryView", "human", "shape_text"]
 CHART_MIN_HEIGHT = 160
 TREE_MIN_HEIGHT = 120
-NAME_WIDTH = 170
+NAME_WIDTH = 170       # before the first summary
+MIN_NAME_WIDTH = 90
 CHART_DIM_DELAY_MS = 150   # a summary that takes longer dims the charts as well as greying the table
 MAX_COLUMN_WIDTH = 260
 TREE_STRETCH, CHART_STRETCH = 11, 9   # resizing keeps about the 55:45 share attach_chart() gives them
@@ -143,9 +144,13 @@ class SummaryView(QWidget):
             return
         self.pending.setText(f"<i>Computing the summary of {html.escape(arch)}… this table still shows "
                              f"{html.escape(self.summary.arch)}.</i>")
-        self.pending.adjustSize()
         viewport = self.tree.viewport()
-        self.pending.move(max(0, viewport.width() - self.pending.width() - 8), 6)
+        self.pending.setWordWrap(False)
+        width = min(self.pending.sizeHint().width(), max(120, viewport.width() - 16))
+        self.pending.setWordWrap(True)  # a narrow window: the note wraps instead of running off the table
+        self.pending.setFixedWidth(width)
+        self.pending.setFixedHeight(self.pending.heightForWidth(width))
+        self.pending.move(max(0, viewport.width() - width - 8), 6)
         self.pending.show()
         self.pending.raise_()
         self._set_stale(True)
@@ -202,11 +207,16 @@ class SummaryView(QWidget):
         self._chart_timer.start()
 
     def fit_columns(self) -> None:
-        """Size the columns after the Name column to their widest text (header included), once."""
+        """Size every column to its widest text (header included; the names with their indentation), once."""
         header = self.tree.header()
         metrics = QFontMetrics(self.tree.font())
         header_metrics = QFontMetrics(header.font())
         padding = 2 * self.tree.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 12
+        indent = self.tree.indentation()
+        names = zip(self.model.layers(), self.model.column_texts(0))
+        widest_name = max((indent * (row.depth + 1) + metrics.horizontalAdvance(text) for row, text in names),
+                          default=0)
+        header.resizeSection(0, min(MAX_COLUMN_WIDTH, max(MIN_NAME_WIDTH, widest_name + padding)))
         for column in range(1, len(COLUMNS)):
             texts = set(self.model.column_texts(column))
             widest = max((metrics.horizontalAdvance(t) for t in texts), default=0)
