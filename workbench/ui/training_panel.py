@@ -144,6 +144,7 @@ class TrainingPanel(RunEvents, QWidget):
         QVBoxLayout(data_box).addWidget(self.picker)
         header = QHBoxLayout()
         header.addWidget(self.settingsNote, 1)
+        header.addWidget(self.processesSpin)
         header.addWidget(self.resetButton)
         # Only the data set and settings scroll; the buttons, estimate, progress and status always stay in view.
         form = QWidget()
@@ -159,7 +160,7 @@ class TrainingPanel(RunEvents, QWidget):
         self.settingsScroll.setFrameShape(QFrame.Shape.NoFrame)
         self.settingsScroll.setWidget(form)
         buttons = QHBoxLayout()
-        for button in (self.trainButton, self.pauseButton, self.stopButton, self.processesSpin):
+        for button in (self.trainButton, self.pauseButton, self.stopButton):
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.settingsScroll, 1)
