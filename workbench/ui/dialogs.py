@@ -31,7 +31,10 @@ def _keep(box: QMessageBox) -> None:
 
 
 def open_dialogs() -> list[QMessageBox]:
-    """The error/About dialogs that are currently open (newest last)."""
+    """The error/About dialogs that are currently open (newest last); boxes deleted with their window are dropped."""
+    import shiboken6
+
+    _open_dialogs[:] = [box for box in _open_dialogs if shiboken6.isValid(box)]
     return list(_open_dialogs)
 
 
