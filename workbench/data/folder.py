@@ -39,7 +39,9 @@ IMAGEFOLDER = DatasetSpec(
                 "that is split automatically. Pass the folder as the data root.",
     classes=(), channels=3, size=(0, 0),
     mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
-    hflip=True, kind="folder", crop_padding=0,
+    # No flips by default: a folder's content is unknown, and a flip turns letters and digits into other
+    # classes (b <-> d); photos can turn them on with --hflip.
+    hflip=False, kind="folder", crop_padding=0,
     options=(
         DataOption("image_size", None, "side N or (H, W) every image is resized to (None: the most common size, "
                    "at most 256 px)", allowed="None, a whole number N or (H, W) of whole numbers >= 1"),
