@@ -26,8 +26,10 @@ _FAST = [
     ("googlenet", None, {"aux": False}),
     ("resnet18", None, {}),
     ("resnet", (3, 32, 32), {"arch": ((1, 16), (1, 32)), "stem": "cifar"}),
+    ("resnet20", (3, 16, 16), {"residual": False}),
 ]  # fmt: skip
-_TV_SAMPLE = ["tv:mobilenet_v3_small", "tv:squeezenet1_1", "tv:shufflenet_v2_x0_5", "tv:mnasnet0_5"]
+# Two of torchvision's zoo in the default suite; the slow sweep below builds every one.
+_TV_SAMPLE = ["tv:mobilenet_v3_small", "tv:squeezenet1_1"]
 
 
 def _train_step(arch: str, input_shape=None, options=None, classes: int = 5) -> nn.Module:
@@ -61,7 +63,8 @@ def test_torchvision_sample_train_step(arch: str) -> None:
 def test_every_registered_model_is_covered() -> None:
     covered = {a for a, _, _ in _FAST}
     own = [n for n in list_models() if not n.startswith("tv:")]
-    assert set(own) - covered == {"resnet34"}  # resnet34 (ImageNet widths) only in the slow sweep
+    # resnet34 (ImageNet widths) and the deeper CIFAR ResNets (resnet20's blocks, repeated) only in the slow sweep
+    assert set(own) - covered == {"resnet34", "resnet32", "resnet44", "resnet56", "resnet110"}
 
 
 @pytest.mark.slow

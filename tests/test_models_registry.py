@@ -13,12 +13,14 @@ from workbench.models import build_model, get_spec, list_families, list_models, 
 def test_names_and_families() -> None:
     names = list_models()
     for name in ["lenet", "alexnet", "vgg", "vgg_cifar", "vgg11", "vgg13", "vgg16", "vgg19", "nin", "googlenet",
-                 "resnet", "resnet18", "resnet34"]:  # fmt: skip
+                 "resnet", "resnet18", "resnet34", "resnet20", "resnet32", "resnet44", "resnet56",
+                 "resnet110"]:  # fmt: skip
         assert name in names
     tv_names = torchvision.models.list_models(module=torchvision.models)
     assert list_models("tv:*") == [f"tv:{n}" for n in tv_names]
     assert list_models("vgg1?") == ["vgg11", "vgg13", "vgg16", "vgg19"]
-    assert list_models(family="ResNet") == ["resnet", "resnet18", "resnet34"]
+    assert list_models(family="ResNet") == ["resnet", "resnet18", "resnet34", "resnet20", "resnet32", "resnet44",
+                                            "resnet56", "resnet110"]
     assert list_families() == ["Classic", "VGG", "NiN", "GoogLeNet", "ResNet", "torchvision"]
     assert names.index("lenet") < names.index("vgg16") < names.index("tv:alexnet")
 

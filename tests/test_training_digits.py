@@ -29,6 +29,7 @@ def test_lenet_learns_digits(tmp_path: Path) -> None:
     assert (record.folder / "last.pt").is_file() and (record.folder / "best.pt").is_file()
 
 
+@pytest.mark.slow  # ~20-190 s on 2 cores; the default suite trains ResNet-20 on letters (test_default_recipes)
 def test_resnet18_cifar_stem_learns_digits(tmp_path: Path) -> None:
     cfg = recommended_config("resnet18", "digits", {"epochs": 3, "device": "cpu", "image_size": 8,
                                                     "batch_size": 64, "schedule": "onecycle", "lr": 0.05})
