@@ -14,6 +14,7 @@ emission cadence, never per step). So every rank stops after the same step, and 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -75,6 +76,7 @@ class Distributed:
     local_rank = 0
     world_size = 1
     local_world_size = 1
+    failed = False                         # the run failed in this process (see ProcessGroup.close)
 
     @property
     def is_main(self) -> bool:
@@ -89,7 +91,7 @@ class Distributed:
     def __enter__(self) -> Distributed:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -159,6 +161,7 @@ class ProcessGroup(Distributed):
         self.rank, self.world_size = rank, world_size
         self.local_rank, self.local_world_size = local_rank, local_world_size
         self._owned = owned
+        self.failed = False                # this process's run failed (or raised): leave without waiting
         self._local = TrainControl()       # where signals and store requests land in this process
         self._agreed = TrainControl()      # what the trainer reads: changed only at synchronisation points
         self._device = torch.device("cpu")
@@ -171,11 +174,24 @@ class ProcessGroup(Distributed):
     def shard(self) -> tuple[int, int] | None:
         return (self.rank, self.world_size) if self.world_size > 1 else None
 
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None:
+            self.failed = True
+        self.close()
+
     def close(self) -> None:
+        """Leave the process group. When every process reached the same end (completed, stopped, diverged) each
+        first waits for the others: one that tears gloo down while another still talks to it aborts in C++
+        ("terminate called without an active exception"). After a failure nobody waits: the failing process
+        exits and the launcher ends the others."""
         import torch.distributed as dist
 
-        if self._owned and dist.is_initialized():
-            dist.destroy_process_group()
+        if not (self._owned and dist.is_initialized()):
+            return
+        if not self.failed:
+            with contextlib.suppress(Exception):
+                dist.barrier()
+        dist.destroy_process_group()
 
     # --- set-up --------------------------------------------------------------------------------------
 

@@ -83,7 +83,9 @@ def run_training(job: TrainJob, callbacks: Sequence[Callback] = (), control: Tra
     with from_environment() as dist:
         if not dist.is_main:
             callbacks, progress = (), None
-        return _run(job, callbacks, control, progress, dist)
+        result = _run(job, callbacks, control, progress, dist)
+        dist.failed = result.status == RunStatus.FAILED   # the others may still be in a collective: don't wait
+        return result
 
 
 def _run(job: TrainJob, callbacks: Sequence[Callback], control: TrainControl, progress: ProgressFn | None,
