@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.cli.common import (
+    EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -24,7 +25,7 @@ from workbench.cli.common import (
     print_json_line,
     workspace_arg,
 )
-from workbench.errors import InvalidOptionError
+from workbench.errors import InvalidOptionError, WorkbenchError
 from workbench.training.callbacks import Callback
 from workbench.training.config import (
     AMP_MODES,
@@ -134,10 +135,7 @@ _RESUME_REFUSED = {"set": "--set", "data_option": "--data-option", "input": "--i
 def cmd_train(args: argparse.Namespace) -> int:
     """Run `workbench train`; returns 0 completed, 1 failed/diverged, 128 + signal when stopped by a signal
     (130 for Ctrl-C)."""
-    from workbench.runs.records import RunStatus
-    from workbench.training.control import TrainControl
     from workbench.training.distributed import env_rank, launcher_env
-    from workbench.training.job import StoppedBeforeStartError, run_training
 
     job = job_from_args(args)
     if args.nproc is not None:
@@ -145,8 +143,26 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise InvalidOptionError("--nproc starts its own processes; under torchrun leave it out "
                                      "(torchrun's --nproc-per-node sets the count).")
         return _launch(args, job)
-    if env_rank():
-        return _other_rank(job)
+    if launcher_env():
+        # A launched process leaves without running C++ destructors: torch.distributed's background threads can
+        # still be joinable then, and std::terminate would turn a finished run into an abort the launcher reports.
+        try:
+            code = _other_rank(job) if env_rank() else _train(args, job)
+        except WorkbenchError as exc:
+            sys.stderr.write(f"workbench: error: {exc}\n")
+            code = EXIT_BAD_INPUT
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return _train(args, job)
+
+
+def _train(args: argparse.Namespace, job: Any) -> int:
+    """Train (or resume) `job` in this process, reporting on the console; the exit code."""
+    from workbench.runs.records import RunStatus
+    from workbench.training.control import TrainControl
+    from workbench.training.job import StoppedBeforeStartError, run_training
+
     control = TrainControl()
     info = _RunInfo()
     callbacks: list[Any] = [info] + ([] if args.quiet else [_console()])
