@@ -404,3 +404,25 @@ def test_leftovers_of_interrupted_writes_are_swept_at_the_next_start(tmp_path: P
     leftover.write_bytes(b"half a checkpoint")
     run_training(_job(tmp_path, config=CONFIG.replace(epochs=1)))  # any new run in the workspace sweeps
     assert not leftover.exists() and (RunStore(tmp_path).run_dir(old) / "last.pt").is_file()
+
+
+def test_a_signal_swallowed_by_a_librarys_import_still_ends_the_command(capsys: pytest.CaptureFixture[str],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C that lands inside torch's import can be caught by a bare `except:` there; the start-up handler
+    remembers it, so `train` still ends with 130 before any run exists."""
+    import workbench.cli.train as train_cli
+    from workbench.cli import common
+
+    real = train_cli.job_from_args
+
+    def swallowing(*args: object) -> object:
+        try:
+            common.remember_signal(signal.SIGINT, None)  # the signal arrives during an import...
+        except BaseException:
+            pass
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(train_cli, "job_from_args", swallowing)
+    rc = main(["train", *FAST, "--epochs", "1", "--workspace", "/nonexistent/never-created"])
+    assert rc == 130 and "interrupted" in capsys.readouterr().err
+    assert not Path("/nonexistent/never-created").exists()

@@ -14,13 +14,16 @@ from collections.abc import Sequence
 
 from workbench.cli import analysis, compare, experiment, export, lr_find, models, runs, train
 from workbench.cli.common import (
+    EARLY_SIGNALS,
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
     EXIT_OK,
     WORKSPACE_HELP,
     Parser,
+    Signalled,
     parse_assignments,
     print_json_line,
+    remember_signal,
 )
 from workbench.errors import WorkbenchError
 
@@ -51,28 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Terminated(BaseException):
-    """SIGTERM or SIGHUP before a command took charge of them: end like Ctrl-C, without a traceback."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise _Terminated(signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code (128 + N after signal N, e.g. 130 for Ctrl-C)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         return _cmd_gui(argparse.Namespace(workspace=None))
     previous = {}
+    EARLY_SIGNALS.clear()
     if threading.current_thread() is threading.main_thread():
-        for name in ("SIGTERM", "SIGHUP"):
-            if hasattr(signal, name):
-                previous[getattr(signal, name)] = signal.signal(getattr(signal, name), _terminate)
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is not None and signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler):
+                previous[signum] = signal.signal(signum, remember_signal)  # an ignored signal stays ignored
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -86,8 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("workbench: interrupted\n")
         return EXIT_INTERRUPTED
-    except _Terminated as exc:
-        sys.stderr.write(f"workbench: {signal.Signals(exc.signum).name}: stopped\n")
+    except Signalled as exc:
+        name = "interrupted" if exc.signum == signal.SIGINT else f"{signal.Signals(exc.signum).name}: stopped"
+        sys.stderr.write(f"workbench: {name}\n")
         return 128 + exc.signum
     except BrokenPipeError:
         return EXIT_OK

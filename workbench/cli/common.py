@@ -62,6 +62,31 @@ def finite(value: Any) -> Any:
     return value if not isinstance(value, float) or math.isfinite(value) else None
 
 
+class Signalled(BaseException):
+    """Ctrl-C, SIGTERM or SIGHUP before a command took charge of them: end without a traceback, 128 + signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+# Signals that arrived before a command installed its own handlers. Remembered as well as raised: an exception
+# raised inside a library's import (torch's) can be swallowed by a bare `except:` there.
+EARLY_SIGNALS: list[int] = []
+
+
+def remember_signal(signum: int, frame: object) -> None:
+    """The start-up handler of SIGINT/SIGTERM/SIGHUP: remember the signal and end now."""
+    EARLY_SIGNALS.append(signum)
+    raise Signalled(signum)
+
+
+def raise_if_signalled() -> None:
+    """Call after slow imports: end as the signal asked if one arrived while a library may have swallowed it."""
+    if EARLY_SIGNALS:
+        raise Signalled(EARLY_SIGNALS[0])
+
+
 def print_json_line(obj: Any) -> None:
     """Print one JSON object as the last stdout line (machine-readable output)."""
     sys.stdout.write(json.dumps(obj, separators=(",", ":"), default=str) + "\n")

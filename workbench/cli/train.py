@@ -23,6 +23,7 @@ from workbench.cli.common import (
     parse_assignments,
     parse_shape,
     print_json_line,
+    raise_if_signalled,
     workspace_arg,
 )
 from workbench.errors import InvalidOptionError, WorkbenchError
@@ -138,6 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from workbench.training.distributed import env_rank, launcher_env
 
     job = job_from_args(args)
+    raise_if_signalled()  # a Ctrl-C during torch's import may have been swallowed there
     if args.nproc is not None:
         if launcher_env():
             raise InvalidOptionError("--nproc starts its own processes; under torchrun leave it out "
