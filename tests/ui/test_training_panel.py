@@ -240,8 +240,9 @@ def test_launch_shows_stages_and_never_the_previous_runs_figures(bench: Training
     panel.settings.set_values({"epochs": 1})
     throughput: list[float] = []
     panel.throughputChanged.connect(throughput.append)
-    with qtbot.waitSignal(panel.runFinished, timeout=120_000):
+    with qtbot.waitSignal(panel.runFinished, timeout=120_000) as first:
         panel.start_training()
+    assert first.args[0].status == "completed", first.args[0].message
     assert panel.batchProgress.value() == panel.batchProgress.maximum() == 3
     panel.throughputChanged.emit(1234.0)  # the status bar shows the last run's img/s (step events may be too few)
     seen: list[str] = []
@@ -393,3 +394,15 @@ def test_find_lr_with_the_engine_fills_the_field(panel: TrainingPanel, qtbot, mo
     assert panel.settings.value_of("lr") == float(f"{finding.suggested_lr:.3g}")
     assert len(finder.dialog.curve.getData()[0]) == len(finding.lrs)
     finder.dialog.close()
+
+
+def test_an_epoch_without_step_events_still_fills_the_batch_bar(qtbot) -> None:
+    from workbench.ui.run_progress import RunProgress
+
+    progress = RunProgress()
+    qtbot.addWidget(progress)
+    progress.start(2, 0, 3)
+    progress.busy()          # until the first batch: indeterminate
+    progress.epoch_done(1)   # three quick batches came and went between two step events: none was sent
+    assert (progress.batchProgress.value(), progress.batchProgress.maximum()) == (3, 3) and not progress.is_busy()
+    assert progress.epochProgress.value() == 1

@@ -27,6 +27,7 @@ class RunProgress(QWidget):
         self.epochProgress.setFormat("epoch %v / %m")
         self.batchProgress = QProgressBar()
         self.batchProgress.setObjectName("batchProgress")
+        self._batches = 1                  # batches per epoch of the run in flight
         self.etaLabel = QLabel(NO_ETA)
         self.etaLabel.setObjectName("etaLabel")
         row = QHBoxLayout()
@@ -51,6 +52,7 @@ class RunProgress(QWidget):
         self.etaLabel.setText(NO_ETA)
 
     def start(self, epochs: int, start_epoch: int = 0, batches: int | None = None) -> None:
+        self._batches = max(1, int(batches or 1))
         self.epochProgress.setRange(0, max(1, int(epochs)))
         self.epochProgress.setValue(int(start_epoch))
         self.batchProgress.setRange(0, max(1, int(batches or 1)))
@@ -81,6 +83,9 @@ class RunProgress(QWidget):
         self.etaLabel.setText(f"ETA {format_eta(eta_seconds)}")
 
     def epoch_done(self, epoch: int) -> None:
+        if self.is_busy():  # an epoch so quick that no step event came: the batch bar still knows its length
+            self.batchProgress.setRange(0, self._batches)
+            self.batchProgress.setFormat("batch %v / %m")
         self.batchProgress.setValue(self.batchProgress.maximum())  # the engine may skip the last step event
         self.epochProgress.setValue(min(self.epochProgress.maximum(), int(epoch)))
 
