@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import nn
 
+from workbench.models.init import init_option
 from workbench.models.registry import OptionSpec, register_model
 from workbench.models.validators import fraction, positive_int
 
@@ -51,6 +52,7 @@ class LeNet(nn.Module):
     options=(
         OptionSpec("activation", "sigmoid", "activation function", choices=("sigmoid", "relu")),
         OptionSpec("pool", "avg", "pooling layer", choices=("avg", "max")),
+        init_option("xavier"),
     ),
 )
 def lenet(*, num_classes: int, input_shape: tuple[int, int, int], activation: str, pool: str) -> nn.Module:
@@ -133,6 +135,7 @@ def _alexnet_hint(options: dict[str, Any]) -> str:
                    allowed="an integer >= 1"),
         OptionSpec("dropout", 0.5, "dropout probability in the classifier", validate=fraction,
                    allowed="a number in [0, 1)"),
+        init_option("he"),
     ),
     input_for=_alexnet_input,
     too_small_hint=_alexnet_hint,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from workbench.models.init import init_option
 from workbench.models.registry import OptionSpec, register_model
 from workbench.models.validators import fraction
 
@@ -149,6 +150,7 @@ class GoogleNet(nn.Module):
         OptionSpec("aux", True, "auxiliary classifier heads (used in training only)"),
         OptionSpec("aux_dropout", 0.5, "dropout probability in the auxiliary heads", validate=fraction,
                    allowed="a number in [0, 1)"),
+        init_option("he"),
     ),
 )
 def googlenet(*, num_classes: int, input_shape: tuple[int, int, int], aux: bool, aux_dropout: float) -> nn.Module:

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from workbench.models.init import init_option
 from workbench.models.registry import OptionSpec, register_model
 from workbench.models.validators import fraction
 
@@ -75,6 +76,7 @@ def _nin_input(options: dict[str, Any]) -> tuple[int, int, int]:
                    allowed="a number in [0, 1)"),
         OptionSpec("head", "gap", "classifier head: global average pooling (the lecture) or flatten + dense",
                    choices=("gap", "fc")),
+        init_option("he"),
     ),
     input_for=_nin_input,
 )

@@ -271,7 +271,9 @@ def construct(
     classes = _check_classes(spec.default_classes if num_classes is None else num_classes)
     shape = check_input_shape(spec.natural_input_for(resolved) if input_shape is None else input_shape)
     try:
-        module = _BUILDERS[name](num_classes=classes, input_shape=shape, **resolved)
+        # `init` is applied by build_model once lazy layers are materialised; builders never see it.
+        built = {k: v for k, v in resolved.items() if k != "init"}
+        module = _BUILDERS[name](num_classes=classes, input_shape=shape, **built)
     except WorkbenchError:
         raise
     except (ValueError, AssertionError, RuntimeError) as exc:
@@ -307,6 +309,11 @@ def build_model(
     with target:
         module, shape, _, resolved = construct(name, num_classes=num_classes, input_shape=input_shape, options=options)
         dry_forward(module, shape, batch=2, arch=name, hint=get_spec(name).small_input_hint(resolved))
+        if "init" in resolved:
+            from workbench.models.init import initialize
+
+            with torch.no_grad():
+                initialize(module, str(resolved["init"]))
     module.train()
     return module
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from workbench.models.init import init_option
 from workbench.models.registry import OptionSpec, register_model
 from workbench.models.validators import fraction, pairs, positive_int
 
@@ -60,6 +61,7 @@ def _options(block_info: tuple[tuple[int, int], ...], width: int) -> tuple[Optio
         OptionSpec("dropout", 0.5, "dropout probability in the classifier", validate=fraction,
                    allowed="a number in [0, 1)"),
         OptionSpec("batch_norm", False, "batch normalisation after every convolution"),
+        init_option("he"),
     )
 
 

@@ -1,0 +1,88 @@
+"""The `init` architecture option: He / Glorot initialisation for the lecture networks without batch norm."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from workbench.errors import WorkbenchError
+from workbench.models import build_model, get_spec
+from workbench.models.init import initialize
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _option_default(arch: str) -> str:
+    return next(o.default for o in get_spec(arch).options if o.name == "init")
+
+
+@pytest.mark.parametrize(("arch", "default"), [("lenet", "xavier"), ("alexnet", "he"), ("vgg_cifar", "he"),
+                                               ("vgg16", "he"), ("nin", "he"), ("googlenet", "he")])
+def test_lecture_networks_default_to_an_activation_aware_init(arch: str, default: str) -> None:
+    assert _option_default(arch) == default
+
+
+def test_he_init_draws_weights_with_the_relu_variance() -> None:
+    torch.manual_seed(0)
+    model = build_model("vgg_cifar", num_classes=10)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    for conv in convs[2:]:  # enough weights per layer for a tight estimate
+        fan_in = conv.weight[0].numel()
+        assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / fan_in), rel=0.05)
+        assert conv.bias is None or not conv.bias.any()
+
+
+def test_pytorch_choice_keeps_the_framework_default() -> None:
+    torch.manual_seed(0)
+    model = build_model("vgg_cifar", num_classes=10, options={"init": "pytorch"})
+    conv = [m for m in model.modules() if isinstance(m, nn.Conv2d)][-1]
+    fan_in = conv.weight[0].numel()
+    # kaiming_uniform_(a=sqrt(5)): uniform on +-1/sqrt(fan_in), std 1/sqrt(3 fan_in)
+    assert conv.weight.std().item() == pytest.approx(1 / math.sqrt(3 * fan_in), rel=0.05)
+    assert conv.bias is not None and conv.bias.abs().max() > 0
+
+
+def test_xavier_init_for_lenet() -> None:
+    torch.manual_seed(0)
+    model = build_model("lenet", num_classes=10)
+    dense = next(m for m in model.modules() if isinstance(m, nn.Linear))
+    fan_out, fan_in = dense.weight.shape
+    assert dense.weight.std().item() == pytest.approx(math.sqrt(2 / (fan_in + fan_out)), rel=0.05)
+
+
+@pytest.mark.parametrize("arch", ["vgg_cifar", "nin"])
+def test_he_init_lets_the_input_reach_the_logits(arch: str) -> None:
+    """At PyTorch's default init the logits of these networks barely depend on the image; that is why they sat at
+    chance on a folder of letters."""
+    inputs = torch.randn(16, 3, 32, 32)
+
+    def spread(scheme: str) -> float:
+        torch.manual_seed(0)
+        model = build_model(arch, num_classes=10, input_shape=(3, 32, 32), options={"init": scheme}).eval()
+        with torch.no_grad():
+            return model(inputs).std(dim=0).mean().item()
+
+    default, he = spread("pytorch"), spread("he")
+    assert he > 100 * default, (default, he)
+    assert he > 1e-2
+
+
+def test_init_does_not_change_the_parameter_count() -> None:
+    counts = {scheme: sum(p.numel() for p in build_model("nin", num_classes=10, options={"init": scheme}).parameters())
+              for scheme in ("he", "xavier", "pytorch")}  # fmt: skip
+    assert len(set(counts.values())) == 1
+
+
+def test_unknown_scheme_is_a_clear_error() -> None:
+    with pytest.raises(WorkbenchError, match="init"):
+        build_model("nin", num_classes=10, options={"init": "orthogonal"})
+
+
+def test_initialize_pytorch_leaves_weights_untouched() -> None:
+    layer = nn.Linear(8, 4)
+    before = layer.weight.detach().clone()
+    initialize(layer, "pytorch")
+    assert torch.equal(layer.weight, before)
