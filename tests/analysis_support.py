@@ -1,6 +1,6 @@
 """One short trained run shared by the analysis tests (LeNet on digits, 2 epochs, CPU): trained once per session.
 
-Each test module wraps `lenet_digits_run` in its own fixture; the module-level cache makes them share one run.
+conftest.py loads this module as a plugin, so the `run`/`restored`/`splits` fixtures below are everyone's; the module-level cache makes them share one run.
 Tests must not modify the run (they may add history rows only to their own copies).
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,3 +51,24 @@ def lenet_digits_run(factory: pytest.TempPathFactory) -> LenetRun:
                                  last_val_accuracy=metrics["val_accuracy"][-1][2],
                                  last_val_loss=metrics["val_loss"][-1][2])
     return _CACHE["run"]
+
+
+# Fixtures for every test module (conftest.py loads this file as a plugin); module-scoped, one run per session.
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> LenetRun:
+    """The shared LeNet digits run."""
+    return lenet_digits_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def restored(run: LenetRun) -> Any:
+    """The run restored from its checkpoints (a RestoredRun)."""
+    from workbench.training.restore import restore_run
+
+    return restore_run(run.run_id, workspace=run.workspace)
+
+
+@pytest.fixture(scope="module")
+def splits(restored: Any) -> Any:
+    """The run's data splits, loaded as recorded."""
+    return restored.load_splits()

@@ -6,6 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+# The shared trained LeNet run and its `run`/`restored`/`splits` fixtures (module scope, trained once per session).
+pytest_plugins = ["analysis_support"]
+
 
 @pytest.fixture
 def one_torch_thread() -> Iterator[None]:

@@ -7,18 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from analysis_support import LenetRun, lenet_digits_run
+from analysis_support import LenetRun
 from PIL import Image
 
 from workbench.cli import main
 from workbench.runs import RunStore
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> LenetRun:
-    return lenet_digits_run(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

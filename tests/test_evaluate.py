@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from analysis_support import LenetRun, lenet_digits_run
+from analysis_support import LenetRun
 from PIL import Image
 
 from workbench.analysis.evaluate import Evaluation, evaluate_run, sample_images
@@ -19,21 +19,6 @@ from workbench.runs.history import discard_history_after, record_samples
 from workbench.training.restore import RestoredRun, restore_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> LenetRun:
-    return lenet_digits_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def restored(run: LenetRun) -> RestoredRun:
-    return restore_run(run.run_id, workspace=run.workspace)
-
-
-@pytest.fixture(scope="module")
-def splits(restored: RestoredRun) -> Any:
-    return restored.load_splits()
 
 
 @pytest.fixture(scope="module")

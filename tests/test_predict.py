@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from analysis_support import LenetRun, lenet_digits_run
 from PIL import Image
 
 from workbench.analysis.evaluate import evaluate_run
@@ -16,26 +15,11 @@ from workbench.analysis.inference import UnreadableImageError, load_images, mode
 from workbench.analysis.predict import predict_images
 from workbench.data import make_loader
 from workbench.errors import InvalidOptionError, WorkbenchError
-from workbench.training.restore import RestoredRun, restore_run
+from workbench.training.restore import RestoredRun
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 INDEX = 5   # the validation sample used as "a user's image"
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> LenetRun:
-    return lenet_digits_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def restored(run: LenetRun) -> RestoredRun:
-    return restore_run(run.run_id, workspace=run.workspace)
-
-
-@pytest.fixture(scope="module")
-def splits(restored: RestoredRun) -> Any:
-    return restored.load_splits()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from analysis_support import LenetRun, lenet_digits_run
+from analysis_support import LenetRun
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
@@ -23,11 +23,6 @@ from workbench.ui.latest_task import LatestTask
 from workbench.ui.tasks import TaskSink
 
 WAIT_MS = 60_000
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> LenetRun:
-    return lenet_digits_run(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
