@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPalette, QPixmap, QStandardItemModel
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from workbench.ui.analysis_confusion import rgb_image
 from workbench.ui.analysis_session import SORT_MODES
+from workbench.ui.chart_style import PaletteChart, colour_plot_item
 
 if TYPE_CHECKING:
     from workbench.ui.analysis_session import Thumbnails
@@ -44,7 +45,7 @@ def enable_history_sorts(combo: QComboBox, on: bool) -> None:
         combo.setCurrentIndex(0)
 
 
-class PerClassChart(QWidget):
+class PerClassChart(PaletteChart):
     """Bar chart of per-class accuracy (recall) in percent, one bar per class."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -70,20 +71,9 @@ class PerClassChart(QWidget):
 
     def apply_palette(self) -> None:
         """Background and axes from the current palette (light or dark)."""
-        pal = self.palette()
-        background, text = pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Text)
+        background, text = self.colours()
         self.plot.setBackground(background)
-        item = self.plot.getPlotItem()
-        item.titleLabel.setText(item.titleLabel.text, color=text)
-        for name in ("left", "bottom"):
-            axis = self.plot.getAxis(name)
-            axis.setPen(text)
-            axis.setTextPen(text)
-
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
-            self.apply_palette()
-        super().changeEvent(event)
+        colour_plot_item(self.plot.getPlotItem(), text)
 
     def set_recall(self, recall: Sequence[float] | np.ndarray, classes: Sequence[str]) -> None:
         """One bar per class: recall (0..1, NaN for a class absent from the split) shown in percent."""

@@ -6,8 +6,7 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QPalette
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.ui.chart_style import PaletteChart, colour_plot_item
 from workbench.ui.compare_rows import COLUMNS, CompareOutcome, cell_text, chart_value
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class CompareTable(QTableWidget):
         return [item.text() if item is not None else "" for item in items]
 
 
-class CompareCharts(QWidget):
+class CompareCharts(PaletteChart):
     """A grid of small bar charts, one per numeric column; bar i is the i-th compared architecture."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -119,21 +119,11 @@ class CompareCharts(QWidget):
 
     def apply_palette(self) -> None:
         """Background and axes from the current palette (light or dark)."""
-        pal = self.palette()
-        background, text = pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Text)
+        background, text = self.colours()
         self.view.setBackground(background)
         self._text = text
         for plot in self.plots.values():
-            plot.titleLabel.setText(plot.titleLabel.text, color=text, size="9pt")
-            for name in ("left", "bottom"):
-                axis = plot.getAxis(name)
-                axis.setPen(text)
-                axis.setTextPen(text)
-
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
-            self.apply_palette()
-        super().changeEvent(event)
+            colour_plot_item(plot, text, size="9pt")
 
     def set_rows(self, rows: Sequence[CompareRow | None], labels: Sequence[str]) -> None:
         """Bars of every chart for these rows (None: an entry without figures, drawn as no bar)."""

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QCursor, QFontMetrics, QPalette
 from PySide6.QtWidgets import QToolTip, QVBoxLayout, QWidget
 
+from workbench.ui.chart_style import PaletteChart, colour_plot_item
 from workbench.ui.layer_tree import human
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class CountAxis(pg.AxisItem):
         return [human(v) for v in values]
 
 
-class LayerChart(QWidget):
+class LayerChart(PaletteChart):
     """Bar charts of parameters and Mult-Adds per leaf layer (layers with neither are left out)."""
 
     barClicked = Signal(int)  # LayerRow.index
@@ -142,21 +143,10 @@ class LayerChart(QWidget):
 
     def apply_palette(self) -> None:
         """Background and axes from the current palette (light or dark)."""
-        pal = self.palette()
-        background, text = pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Text)
+        background, text = self.colours()
         for plot in (self.params_plot, self.macs_plot):
             plot.setBackground(background)
-            item = plot.getPlotItem()
-            item.titleLabel.setText(item.titleLabel.text, color=text)
-            for name in ("left", "bottom"):
-                axis = plot.getAxis(name)
-                axis.setPen(text)
-                axis.setTextPen(text)
-
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
-            self.apply_palette()
-        super().changeEvent(event)
+            colour_plot_item(plot.getPlotItem(), text)
 
     def set_stale(self, stale: bool) -> None:
         """Dim the bars while the summary they show is being replaced."""
