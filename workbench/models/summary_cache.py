@@ -29,6 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from workbench.json_tags import tag, untag
 from workbench.models.summary import LayerRow, ModelSummary, ParamRow, Totals, summarize
 
 SUMMARY_FORMAT = 1               # bump when the JSON form changes
@@ -61,31 +62,11 @@ def fingerprint() -> str:
 
 
 # --- JSON form -----------------------------------------------------------------------------------------------
-def _tag(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return {"__tuple__": [_tag(v) for v in value]}
-    if isinstance(value, list):
-        return [_tag(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _tag(v) for k, v in value.items()}
-    return value
-
-
-def _untag(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"__tuple__"}:
-            return tuple(_untag(v) for v in value["__tuple__"])
-        return {k: _untag(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_untag(v) for v in value]
-    return value
-
-
 def summary_to_json(summary: ModelSummary) -> dict[str, Any]:
     """A JSON-ready dict that `summary_from_json` turns back into an equal ModelSummary."""
     return {
         "arch": summary.arch,
-        "options": _tag(summary.options),
+        "options": tag(summary.options),
         "input_shape": list(summary.input_shape),
         "num_classes": summary.num_classes,
         "layer_fields": list(LAYER_FIELDS),
@@ -103,7 +84,7 @@ def summary_from_json(data: Mapping[str, Any]) -> ModelSummary:
         raise ValueError("the cached rows were written with other fields")
     return ModelSummary(
         arch=str(data["arch"]),
-        options=_untag(data["options"]),
+        options=untag(data["options"]),
         input_shape=[int(v) for v in data["input_shape"]],
         num_classes=int(data["num_classes"]),
         layers=tuple(LayerRow(**dict(zip(LAYER_FIELDS, row))) for row in data["layers"]),
@@ -116,7 +97,7 @@ def summary_from_json(data: Mapping[str, Any]) -> ModelSummary:
 # --- keys ----------------------------------------------------------------------------------------------------
 def summary_key(arch: str, options: Mapping[str, Any], input_shape: Sequence[int], num_classes: int) -> str:
     """The cache key of a summary (resolved options; `cache_version()` included)."""
-    return json.dumps([cache_version(), arch, _tag(dict(options)), [int(v) for v in input_shape], int(num_classes)],
+    return json.dumps([cache_version(), arch, tag(dict(options)), [int(v) for v in input_shape], int(num_classes)],
                       sort_keys=True, separators=(",", ":"))
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
+from workbench.json_tags import untag
 from workbench.paths import resource
 
 if TYPE_CHECKING:
@@ -26,16 +27,6 @@ if TYPE_CHECKING:
 DEFAULT_ARCH = "lenet"         # the first-run architecture (trains in seconds on a CPU)
 DEFAULT_INPUT = (1, 28, 28)    # ... on the bundled digits
 DEFAULT_CLASSES = 10
-
-
-def _untag(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"__tuple__"}:
-            return tuple(_untag(v) for v in value["__tuple__"])
-        return {k: _untag(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_untag(v) for v in value]
-    return value
 
 
 def _rows(fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[SimpleNamespace, ...]:
@@ -83,7 +74,7 @@ def find_preview(state: Mapping[str, Any], path: Path | None = None) -> ModelSum
             if (data["arch"] != arch or list(data["input_shape"]) != list(shape)
                     or data["num_classes"] != classes):
                 continue
-            options = _untag(data["options"])
+            options = untag(data["options"])
             if all(_same_option(text, options.get(name)) for name, text in texts.items()):
                 return _summary(data, options)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
