@@ -79,32 +79,16 @@ def build_menus(window: MainWindow, tabs: tuple[str, ...]) -> None:
 def export_plot_png(window: MainWindow, path: Path | str | None = None, plot: str | bool | None = False) -> Path | None:
     """File → Export plot as PNG: `plot` is a LivePlots name or None for the grid as shown (False: ask);
     `path` None asks with a save dialog. Returns the file written, None when cancelled."""
-    from workbench.ui import export
-
-    plots = window.plots
-    if plots is None:
-        return None
-    if plot is False:
-        plot = export.ask_plot(window)
-        if plot is False:
-            return None
-    if path is None:
-        path = export.ask_save_path(window, "Export plot as PNG", window.workspace / f"{plot or 'plots'}.png",
-                                    "PNG images (*.png)")
-        if path is None:
-            return None
-    try:
-        written = export.export_plot_png(plots, Path(path), plot if isinstance(plot, str) else None)
-    except OSError as exc:
-        show_error(window, f"Could not write the PNG file: {exc}", "")
-        return None
-    export.confirm_saved(window, "the plot", written)
-    return written
+    return _export_plot(window, path, plot, "png")
 
 
 def export_plot_svg(window: MainWindow, path: Path | str | None = None, plot: str | bool | None = False
                     ) -> Path | None:
     """File → Export plot as SVG: like `export_plot_png`, as vector graphics (pyqtgraph's SVGExporter)."""
+    return _export_plot(window, path, plot, "svg")
+
+
+def _export_plot(window: MainWindow, path: Path | str | None, plot: str | bool | None, fmt: str) -> Path | None:
     from workbench.ui import export
 
     plots = window.plots
@@ -114,15 +98,17 @@ def export_plot_svg(window: MainWindow, path: Path | str | None = None, plot: st
         plot = export.ask_plot(window)
         if plot is False:
             return None
+    kind = fmt.upper()
     if path is None:
-        path = export.ask_save_path(window, "Export plot as SVG", window.workspace / f"{plot or 'plots'}.svg",
-                                    "SVG images (*.svg)")
+        path = export.ask_save_path(window, f"Export plot as {kind}", window.workspace / f"{plot or 'plots'}.{fmt}",
+                                    f"{kind} images (*.{fmt})")
         if path is None:
             return None
+    write = export.export_plot_png if fmt == "png" else export.export_plot_svg
     try:
-        written = export.export_plot_svg(plots, Path(path), plot if isinstance(plot, str) else None)
+        written = write(plots, Path(path), plot if isinstance(plot, str) else None)
     except OSError as exc:
-        show_error(window, f"Could not write the SVG file: {exc}", "")
+        show_error(window, f"Could not write the {kind} file: {exc}", "")
         return None
     export.confirm_saved(window, "the plot", written)
     return written
