@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.errors import InvalidOptionError, WorkbenchError
+from workbench.errors import WorkbenchError
 from workbench.runs.records import RunCompletedError, RunRecord, RunStatus
 from workbench.training import checkpoint as ckpt
 from workbench.training.callbacks import Callback
@@ -32,12 +32,19 @@ from workbench.training.device import (
 )
 from workbench.training.distributed import Distributed, from_environment
 from workbench.training.events import FitResult, RunFacts, StepMetrics
+from workbench.training.job_data import (
+    DataFacts,
+    ProgressFn,
+    StoppedBeforeStartError,
+    check_classes_option,
+    check_data_fits,
+    load_data,
+    load_shard_data,
+)
 from workbench.training.restore import open_store
-from workbench.training.resume import Settings, new_settings, resume_settings
+from workbench.training.resume import new_settings, resume_settings
 from workbench.training.run_logger import RunLogger
 from workbench.training.trainer import Trainer
-
-ProgressFn = Callable[[str, float], None]
 
 __all__ = ["ModelOutOfMemoryError", "Plan", "RunCompletedError", "StoppedBeforeStartError", "build_run_model",
            "make_loaders", "plan_job", "run_training"]
@@ -45,10 +52,6 @@ __all__ = ["ModelOutOfMemoryError", "Plan", "RunCompletedError", "StoppedBeforeS
 
 class ModelOutOfMemoryError(WorkbenchError):
     """The model itself does not fit on the chosen device (raised before any run is created)."""
-
-
-class StoppedBeforeStartError(WorkbenchError):
-    """A stop (Ctrl-C) arrived while data was loading or the model was built; no run was created."""
 
 
 @dataclass
@@ -107,7 +110,7 @@ def _run(job: TrainJob, callbacks: Sequence[Callback], control: TrainControl, pr
     with determinism(plan.config, plan.device):
         with _released_on_failure(store, claimed):
             def prepare() -> tuple[Any, nn.Module, torch.Generator, tuple[Any, Any]]:
-                splits = main.get("splits") or _load_shard_data(plan, facts, control)
+                splits = main.get("splits") or load_shard_data(plan, facts, control)
                 model = build_run_model(plan, progress)
                 generator = torch.Generator().manual_seed(plan.config.seed)
                 loaders = make_loaders(plan, splits, generator, dist.shard)
@@ -138,19 +141,6 @@ def _run(job: TrainJob, callbacks: Sequence[Callback], control: TrainControl, pr
     if dist.is_main:
         _record_result(store, run_id, result)
     return result
-
-
-@dataclass(frozen=True)
-class DataFacts:
-    """What the main process's data looks like, so every other process can check it loaded the same data."""
-
-    classes: tuple[str, ...]
-    train_size: int
-    val_size: int
-
-    @classmethod
-    def of(cls, splits: Any) -> DataFacts:
-        return cls(tuple(str(c) for c in splits.classes), len(splits.train), len(splits.val))
 
 
 class StopRequests(Callback):
@@ -220,13 +210,13 @@ def plan_job(job: TrainJob, resume: RunRecord | None = None, progress: ProgressF
     spec = get_spec(settings.arch)
     options = resolve_options(settings.arch, settings.options)
     get_dataset(settings.dataset)
-    _check_classes_option(settings.num_classes)
-    splits = _load_data(settings, job.download, config, progress, control)
+    check_classes_option(settings.num_classes)
+    splits = load_data(settings, job.download, config, progress, control)
     natural = spec.natural_input_for(options)
     side = config.image_size
     input_shape = settings.input_shape or ((natural[0], side, side) if side else natural)
     num_classes = settings.num_classes or splits.num_classes
-    _check_data_fits(settings, splits, num_classes)
+    check_data_fits(settings, splits, num_classes)
     plan = Plan(arch=settings.arch, dataset=settings.dataset, options=options, data_options=settings.data_options,
                 config=config, device=device, precision=precision, data_root=settings.data_root,
                 input_shape=input_shape, num_classes=num_classes, resume_state=settings.state)
@@ -359,65 +349,3 @@ def _record_result(store: Any, run_id: str, result: FitResult) -> None:
         "val_accuracy": result.val_accuracy, "images_per_second": result.images_per_second}.items() if v is not None}
     store.update_run(run_id, status=result.status, message=result.message, epochs_completed=result.epochs_completed,
                      final_metrics=final)
-
-
-# --- data ------------------------------------------------------------------------------------------------
-
-
-def _load_data(settings: Settings | Plan, download: bool, config: TrainConfig, progress: ProgressFn | None,
-               control: TrainControl | None) -> Any:
-    from workbench.data import load_splits
-
-    if progress:
-        progress(f"Loading {settings.dataset}", 0.0)
-
-    def fetch(done: int, total: int) -> None:
-        if control is not None and control.stopped:  # Ctrl-C during a download: abort it promptly
-            raise StoppedBeforeStartError("Stopped while loading the data; no run was created.")
-        if progress:
-            progress(f"Loading {settings.dataset}", done / total if total else 0.0)
-
-    splits = load_splits(settings.dataset, root=settings.data_root, download=download, seed=config.seed,
-                         val_fraction=config.val_fraction, progress=fetch, options=settings.data_options)
-    if control is not None and control.stopped:
-        raise StoppedBeforeStartError("Stopped while loading the data; no run was created.")
-    return splits
-
-
-def _load_shard_data(plan: Plan, facts: DataFacts, control: TrainControl) -> Any:
-    """The data in a process other than the main one (which downloaded it if asked), checked to be the same."""
-    splits = _load_data(plan, False, plan.config, None, control)
-    if DataFacts.of(splits) != facts:
-        mine = DataFacts.of(splits)
-        raise InvalidOptionError(
-            f"This process reads different data ({mine.train_size} training / {mine.val_size} validation images, "
-            f"{len(mine.classes)} classes) than the main process ({facts.train_size} / {facts.val_size}, "
-            f"{len(facts.classes)} classes); every node needs the same data at the same path.")
-    return splits
-
-
-def _check_classes_option(num_classes: int | None) -> None:
-    if num_classes is not None and num_classes < 2:
-        raise InvalidOptionError(f"--classes must be at least 2 to train a classifier, got {num_classes}.")
-
-
-def _check_data_fits(settings: Settings, splits: Any, num_classes: int) -> None:
-    """The model must have an output per class, and a resumed run must see the classes it was trained on."""
-    if settings.classes is not None and tuple(splits.classes) != settings.classes:
-        raise InvalidOptionError(
-            f"The data's classes ({', '.join(splits.classes)}) differ from the ones the run was trained on "
-            f"({', '.join(settings.classes)}); resume it on the same data, or start a new run.")
-    if num_classes < splits.num_classes:
-        raise InvalidOptionError(
-            f"--classes {num_classes} is smaller than the {splits.num_classes} classes of {settings.dataset}; "
-            f"use at least {splits.num_classes} (or leave --classes out).")
-    if splits.num_classes < 2:
-        raise InvalidOptionError(f"{settings.dataset} has {splits.num_classes} class; a classifier needs at least "
-                                 "two classes (sub-folders) of images.")
-    skipped = f" ({splits.skipped} unreadable file(s) skipped)" if splits.skipped else ""
-    if len(splits.train) == 0:
-        raise InvalidOptionError(f"{settings.dataset} has no readable training images{skipped}; check the files.")
-    if len(splits.val) == 0:
-        raise InvalidOptionError(
-            f"The validation split of {settings.dataset} is empty ({len(splits.train)} training images{skipped}); "
-            "add a val/ folder of images, raise --val-fraction, or give the data set validation images.")
