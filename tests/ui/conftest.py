@@ -150,10 +150,10 @@ class TrainingBench:
 def lenet_digits_panel(qtbot, workspace: Path):
     """A factory: a TrainingBench with LeNet on the bundled digits and tiny CPU settings; stopped at teardown."""
     from workbench.ui import dialogs
-    from workbench.ui.main_window import wire_training
     from workbench.ui.plots import LivePlots
     from workbench.ui.runs_panel import RunsPanel
     from workbench.ui.training_panel import TrainingPanel
+    from workbench.ui.training_wiring import wire_training
 
     made: list[TrainingBench] = []
 

@@ -15,11 +15,11 @@ import pytest
 
 from workbench.runs import RunStore
 from workbench.runs.owner import process_start_token
-from workbench.ui.main_window import wire_training
 from workbench.ui.plots import LivePlots
 from workbench.ui.run_watch import POLL_MS
 from workbench.ui.runs_panel import RunsPanel
 from workbench.ui.training_panel import TrainingPanel
+from workbench.ui.training_wiring import wire_training
 
 
 @pytest.fixture

@@ -32,7 +32,8 @@ from workbench.errors import WorkbenchError
 from workbench.paths import resource
 from workbench.ui import gc_guard
 from workbench.ui.dialogs import error_text, show_error
-from workbench.ui.main_window import FirstPaintWatcher, MainWindow
+from workbench.ui.main_window import MainWindow
+from workbench.ui.startup import FirstPaintWatcher
 from workbench.ui.summary_preview import find_preview
 
 PROBE_ENV = "WORKBENCH_LAUNCH_PROBE"

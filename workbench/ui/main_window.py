@@ -10,14 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -37,6 +35,7 @@ from workbench.ui.summary_preview import DEFAULT_ARCH
 from workbench.ui.summary_view import SummaryView, human
 from workbench.ui.summary_worker import SummaryWorker
 from workbench.ui.tasks import TaskRunner
+from workbench.ui.training_wiring import wire_training
 
 if TYPE_CHECKING:
     from workbench.models.summary import LayerRow, ModelSummary
@@ -405,39 +404,3 @@ class MainWindow(QMainWindow):
         if panel is not None:
             panel.wait_stopped(2000)
         event.accept()
-
-
-def wire_training(panel: TrainingPanel, plots: LivePlots, runs: RunsPanel) -> None:
-    """Route the training panel's run events to the live plots and the runs list, and the list's requests back
-    (bound slots only: Qt disconnects them when either side is destroyed)."""
-    panel.runStarted.connect(plots.begin_run)
-    panel.runStarted.connect(runs.run_started)
-    panel.stepReported.connect(plots.add_step)
-    panel.epochReported.connect(plots.add_epoch)
-    panel.runFinished.connect(plots.end_run)
-    panel.runFinished.connect(runs.run_finished)
-    runs.overlayChanged.connect(plots.set_overlays)
-    runs.resumeRequested.connect(panel.resume_run)
-    runs.historyLoaded.connect(plots.merge_history)     # a resumed run's curves are the whole run
-    runs.followChanged.connect(plots.follow)            # a run trained by another process, live
-    plots.visibilityChanged.connect(runs.set_curves_visible)
-
-
-class FirstPaintWatcher(QObject):
-    """Calls `callback` once, on the event loop turn after the window's first paint."""
-
-    def __init__(self, window: QWidget, callback: Callable[[], None]) -> None:
-        super().__init__(window)
-        self._window = window
-        self._callback = callback
-        app = QApplication.instance()
-        assert app is not None
-        app.installEventFilter(self)
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Paint and isinstance(obj, QWidget) and obj.window() is self._window:
-            app = QApplication.instance()
-            if app is not None:
-                app.removeEventFilter(self)
-            QTimer.singleShot(0, self._callback)
-        return False

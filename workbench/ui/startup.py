@@ -6,8 +6,12 @@ later on the GUI thread. The task hands back a plain catalog of the registry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
 
 from workbench.ui.tasks import TaskSink
 
@@ -47,3 +51,23 @@ def engine_import_task(sink: TaskSink) -> EngineCatalog:
     """The start-up task: `import_engine` reported as one stage."""
     sink.progress("Loading the model zoo and torch…", -1.0)
     return import_engine()
+
+
+class FirstPaintWatcher(QObject):
+    """Calls `callback` once, on the event loop turn after the window's first paint."""
+
+    def __init__(self, window: QWidget, callback: Callable[[], None]) -> None:
+        super().__init__(window)
+        self._window = window
+        self._callback = callback
+        app = QApplication.instance()
+        assert app is not None
+        app.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and isinstance(obj, QWidget) and obj.window() is self._window:
+            app = QApplication.instance()
+            if app is not None:
+                app.removeEventFilter(self)
+            QTimer.singleShot(0, self._callback)
+        return False
