@@ -244,6 +244,7 @@ def test_data_options_size_the_data_set_and_survive_resume(tmp_path: Path, capsy
     resumed = run_training(TrainJob(arch="", dataset="", workspace=tmp_path, resume_run_id=first.run_id), [Watch()])
     assert resumed.status == "completed"
     assert (starts[0].train_size, starts[0].val_size, starts[0].batches_per_epoch) == (64, 16, 2)
+    assert starts[0].arch_options["activation"] == "sigmoid" and starts[0].arch_options["init"] == "xavier"
 
 
 def test_a_checkpoint_from_before_dataset_options_resumes(tmp_path: Path) -> None:

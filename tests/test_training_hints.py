@@ -71,3 +71,10 @@ def test_recommended_settings_never_warn() -> None:
         for dataset, size in (("digits", 1618), ("cifar10", 50000)):
             cfg = dataclasses.asdict(recommended_config(arch, dataset))
             assert settings_warnings(cfg, train_size=size) == [], (arch, dataset)
+
+
+def test_a_sigmoid_network_at_chance_is_pointed_at_its_activation() -> None:
+    stuck = [epoch(1, 2.303, 2.302, 0.1), epoch(2, 2.303, 2.302, 0.1)]
+    found = hints(stuck, 10, CONFIG, {"activation": "sigmoid", "pool": "avg"})
+    assert len(found) == 1 and "activation to relu" in found[0].message and "10× smaller" not in found[0].message
+    assert "activation" not in hints(stuck, 10, CONFIG, {"activation": "relu"})[0].message

@@ -20,6 +20,7 @@ class RunFacts:
     val_size: int = 0
     skipped: int = 0                 # unreadable image files left out of the data set
     classes: tuple[str, ...] = ()
+    arch_options: dict[str, Any] = field(default_factory=dict)   # the architecture's resolved options
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class FitStart:
     config: dict[str, Any] = field(default_factory=dict)
     skipped: int = 0                 # unreadable / unlabeled image files left out of the data set
     classes: tuple[str, ...] = ()    # class names, one per model output the data set uses
+    arch_options: dict[str, Any] = field(default_factory=dict)   # the architecture's resolved options
 
 
 @dataclass(frozen=True)

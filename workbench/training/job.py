@@ -135,7 +135,8 @@ def _run(job: TrainJob, callbacks: Sequence[Callback], control: TrainControl, pr
             checkpoint_fn=_checkpoint_writer(store.run_dir(run_id), plan, splits) if dist.is_main else None,
             facts=RunFacts(
                 arch=plan.arch, dataset=plan.dataset, num_classes=plan.num_classes, train_size=len(splits.train),
-                val_size=len(splits.val), skipped=int(splits.skipped or 0), classes=tuple(splits.classes)))
+                val_size=len(splits.val), skipped=int(splits.skipped or 0), classes=tuple(splits.classes),
+                arch_options=dict(plan.options)))
         result = _with_unreadable(_fit(trainer, plan, store, run_id, logger, callbacks, progress),
                                   train_loader, val_loader)
     if dist.is_main:

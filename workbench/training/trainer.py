@@ -222,7 +222,7 @@ class Trainer:
             start_epoch=self.epoch, batches_per_epoch=self.batches_per_epoch, train_size=f.train_size,
             val_size=f.val_size, num_classes=f.num_classes, amp=self.precision.amp,
             channels_last=self.precision.channels_last, config=self.config.to_dict(), skipped=f.skipped,
-            classes=f.classes)
+            classes=f.classes, arch_options=dict(f.arch_options))
 
     def _stop_message(self) -> str:
         where = "during validation" if self.batch >= self.batches_per_epoch else f"after {self.batch} batch(es)"

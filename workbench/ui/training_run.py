@@ -94,8 +94,9 @@ class RunSettings:
         from workbench.training.hints import hints
 
         self.epochs_seen.append(e)
-        classes = self.start.num_classes if self.start is not None else 0
-        return hints(self.epochs_seen, classes, self.config) if classes else []
+        if self.start is None or not self.start.num_classes:
+            return []
+        return hints(self.epochs_seen, self.start.num_classes, self.config, self.start.arch_options)
 
     def end(self) -> None:
         """The run is over: the form shows the user's own values and edits again."""
