@@ -1,4 +1,4 @@
-"""Tuples through JSON: tagged as {"__tuple__": [...]} on the way out, turned back into tuples on the way in.
+"""Values through JSON. Tuples tagged as {"__tuple__": [...]} on the way out, turned back into tuples on the way in.
 
 Torch-free on purpose: the launch preview (ui/summary_preview.py) reads the shipped summaries before torch loads.
 """
@@ -27,4 +27,13 @@ def untag(value: Any) -> Any:
         return {k: untag(v) for k, v in value.items()}
     if isinstance(value, list):
         return [untag(v) for v in value]
+    return value
+
+
+def plain(value: Any) -> Any:
+    """`value` as JSON writes it: tuples become lists, dict keys strings (at any depth); not reversible."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
     return value

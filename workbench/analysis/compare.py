@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import WorkbenchError
+from workbench.json_tags import plain
 
 Shape = tuple[int, int, int]
 Progress = Callable[[str], None]
@@ -45,7 +46,7 @@ class CompareRow:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples in options become lists)."""
-        data: dict[str, Any] = _jsonable(asdict(self))
+        data: dict[str, Any] = plain(asdict(self))
         return data
 
 
@@ -60,14 +61,6 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         """`{input, classes, rows: [...]}`, JSON-ready."""
         return {"input": self.input, "classes": self.classes, "rows": [r.to_dict() for r in self.rows]}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def row_from_summary(summary: Any) -> CompareRow:

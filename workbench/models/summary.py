@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from workbench.json_tags import plain
 from workbench.models.dryrun import dry_forward, layer_watch, set_summary_mode
 from workbench.models.receptive import Field, track_fields
 from workbench.models.registry import construct, get_spec
@@ -85,21 +86,13 @@ class ModelSummary:
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary (tuples become lists)."""
-        return _jsonable(asdict(self))
+        return plain(asdict(self))
 
     def format_table(self, depth: int = 3) -> str:
         """A torchinfo-style text table showing layers down to `depth`."""
         from workbench.models.table import format_table
 
         return format_table(self, depth)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def summarize(
