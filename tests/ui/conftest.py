@@ -176,3 +176,17 @@ def lenet_digits_panel(qtbot, workspace: Path):
         assert bench.panel.wait_stopped(5000)
     for box in dialogs.open_dialogs():
         box.done(0)
+
+
+@pytest.fixture
+def lenet_window(qtbot: Any, workspace: Path, settings: QSettings) -> Any:
+    """The main window (eager) with LeNet's summary shown and the bundled digits chosen; closed at teardown."""
+    from workbench.ui.main_window import MainWindow
+
+    w = MainWindow(workspace=workspace, settings=settings)
+    qtbot.addWidget(w)
+    with qtbot.waitSignal(w.summaryShown, timeout=30_000):
+        w.arch_panel.select("lenet")
+    w.training_panel.picker.select("digits")
+    yield w
+    w.close()

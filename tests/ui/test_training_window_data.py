@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QComboBox, QLineEdit
 
 from tests.ui.test_training_panel import write_two_class_folder
@@ -15,14 +14,8 @@ from workbench.ui.main_window import MainWindow
 
 
 @pytest.fixture
-def window(qtbot: Any, workspace: Path, settings: QSettings) -> MainWindow:
-    w = MainWindow(workspace=workspace, settings=settings)
-    qtbot.addWidget(w)
-    with qtbot.waitSignal(w.summaryShown, timeout=30_000):
-        w.arch_panel.select("lenet")
-    w.training_panel.picker.select("digits")
-    yield w
-    w.close()
+def window(lenet_window: MainWindow) -> MainWindow:
+    return lenet_window
 
 
 def test_a_two_class_folder_makes_a_two_output_summary(window: MainWindow, qtbot: Any, tmp_path: Path) -> None:

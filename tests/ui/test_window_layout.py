@@ -4,11 +4,10 @@ settings and File → Export."""
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QPoint, QRect, QSettings, QSize
+from PySide6.QtCore import QPoint, QRect, QSize
 from PySide6.QtWidgets import QProgressBar, QPushButton
 
 from workbench.runs import RunStatus
@@ -18,14 +17,8 @@ from workbench.ui.training_panel import ending
 
 
 @pytest.fixture
-def window(qtbot: Any, workspace: Path, settings: QSettings) -> MainWindow:
-    w = MainWindow(workspace=workspace, settings=settings)
-    qtbot.addWidget(w)
-    with qtbot.waitSignal(w.summaryShown, timeout=30_000):
-        w.arch_panel.select("lenet")
-    w.training_panel.picker.select("digits")
-    yield w
-    w.close()
+def window(lenet_window: MainWindow) -> MainWindow:
+    return lenet_window
 
 
 def _inside_window(w: MainWindow, widget: Any) -> bool:
