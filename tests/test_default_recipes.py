@@ -2,8 +2,8 @@
 small letter images (random colours, offsets, sizes and noise) beat chance clearly.
 
 The cheap test shrinks the input (`image_size`) and the run (epochs, batch); the optimizer, learning rate and
-schedule are the recipe's. The slow tests run the lecture networks at their natural input; those without batch
-norm are expected failures until their builders initialise them for ReLU (see _DEFAULT_INIT).
+schedule are the recipe's. The slow tests run the lecture networks at their natural input, with their default
+options (He initialisation for the ReLU networks without batch norm) and the folder recipe.
 """
 
 from __future__ import annotations
@@ -66,6 +66,9 @@ def test_folder_recipe() -> None:
     lenet = recommended_config("lenet", "imagefolder")  # an architecture's own recipe wins over the folder's
     assert (lenet.optimizer, lenet.lr, lenet.batch_size) == ("adam", 0.01, 32)
     assert recommended_config("resnet18", "cifar10").optimizer == "sgd"
+    for arch in ("alexnet", "vgg_cifar", "vgg16", "nin", "googlenet"):  # no batch norm: a smaller Adam step
+        assert recommended_config(arch, "imagefolder").lr == 5e-4
+        assert recommended_config(arch, "digits").lr == 0.05             # only on a folder
 
 
 def test_resnet20_learns_small_letters(small_letters: Path, tmp_path: Path) -> None:
@@ -81,22 +84,24 @@ def letters(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_letter_folder(tmp_path_factory.mktemp("letters10"), "ABCDEFGHIJ", 200, 40)
 
 
-# The lecture networks without batch norm keep PyTorch's default initialisation, which leaves their outputs
-# input-independent at the start (logit standard deviation across inputs at init: VGG 1.6e-5, NiN 1.5e-6,
-# GoogLeNet 2e-7, LeNet 5e-5, AlexNet 5e-4, against 8e-3 for ResNet-18). No training recipe tried moved VGG or
-# LeNet within 15 epochs; NiN, AlexNet and GoogLeNet leave chance only late and not on every folder (GoogLeNet
-# 0.56 on 258 letters per class, 0.15 on 200). He initialisation in the model builders fixes it (measured:
-# GoogLeNet 0.56 -> 0.84 on the same folder; VGG on 4 letters 0.25, i.e. chance, -> 0.44), but that change
-# belongs to the model modules (classic.py, vgg.py, googlenet.py, nin.py), not to the training defaults.
-_DEFAULT_INIT = pytest.mark.xfail(reason="default PyTorch init: no input signal reaches the logits", strict=False)
+# Measured on this folder (10 classes, 15 epochs, CPU), best validation accuracy with the defaults: ResNet-18 0.97;
+# with Adam at 5e-4 (the networks without batch norm) AlexNet 0.92, GoogLeNet 0.79, VGG (CIFAR) 0.53, NiN 0.34; at
+# the folder's 2e-3 VGG and NiN stayed below 0.2.
+# Before the `init` option (PyTorch's default init) the logits of the networks without batch norm barely depended on
+# the input (spread across images VGG 1.6e-5, NiN 1.5e-6, GoogLeNet 2e-7) and they sat at chance.
+# The lecture's LeNet (sigmoid units, average pooling) never left chance on colour letters with any recipe tried
+# (Adam 1e-3...1e-2, SGD 0.3/0.9, one-cycle or constant, Glorot or PyTorch init, up to 30 epochs): a limit of the
+# architecture, not of the defaults; the app's chance-level hint points at `activation=relu` (0.87 in 15 epochs).
+_SIGMOID = pytest.mark.xfail(reason="the lecture's sigmoid LeNet does not learn colour letters", strict=False)
 
 # (arch, options): the lecture networks at their natural input (AlexNet with its 32-px stem).
 _LECTURE = [
-    pytest.param("lenet", {}, marks=_DEFAULT_INIT),
-    pytest.param("alexnet", {"stem": "small"}, marks=_DEFAULT_INIT),
-    pytest.param("vgg_cifar", {}, marks=_DEFAULT_INIT),
-    pytest.param("nin", {}, marks=_DEFAULT_INIT),
-    pytest.param("googlenet", {}, marks=_DEFAULT_INIT),
+    pytest.param("lenet", {}, marks=_SIGMOID),
+    ("lenet", {"activation": "relu"}),
+    ("alexnet", {"stem": "small"}),
+    ("vgg_cifar", {}),
+    ("nin", {}),
+    ("googlenet", {}),
     ("resnet18", {}),
     ("resnet20", {}),
 ]
