@@ -22,17 +22,21 @@ from workbench.training.config import recommended_config
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def make_letter_folder(root: Path, letters: str, train: int, val: int, *, size: int = 32, seed: int = 0) -> Path:
+def make_letter_folder(root: Path, letters: str, train: int, val: int, *, size: int = 32, seed: int = 0,
+                       colour: bool = True) -> Path:
     """train/ and val/ folders of `size`-px RGB letters: random background, a contrasting random colour, random
-    font size and offset, and pixel noise."""
+    font size and offset, and pixel noise. `colour=False`: dark grey letters on light grey (a scanned page)."""
     rng, noise = random.Random(seed), np.random.default_rng(seed)
     for split, count in (("train", train), ("val", val)):
         for letter in letters:
             folder = root / split / letter
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
-                bg = tuple(rng.randrange(256) for _ in range(3))
-                fg = tuple((c + 128 + rng.randrange(-60, 60)) % 256 for c in bg)
+                if colour:
+                    bg = tuple(rng.randrange(256) for _ in range(3))
+                    fg = tuple((c + 128 + rng.randrange(-60, 60)) % 256 for c in bg)
+                else:
+                    bg, fg = (rng.randrange(160, 256),) * 3, (rng.randrange(0, 90),) * 3
                 image = Image.new("RGB", (size, size), bg)
                 font = ImageFont.load_default(size=rng.randrange(size * 9 // 16, size * 13 // 16))
                 offset = (rng.randrange(0, size * 3 // 8), rng.randrange(-size // 8, size * 3 // 16))
@@ -76,6 +80,15 @@ def test_resnet20_learns_small_letters(small_letters: Path, tmp_path: Path) -> N
     accuracy, config = _train("resnet20", small_letters, tmp_path, image_size=16, batch_size=32, epochs=5)
     assert (config.optimizer, config.schedule) == ("adam", "onecycle")
     assert accuracy >= 0.5, f"best validation accuracy {accuracy:.3f} (chance 0.25)"
+
+
+def test_the_lectures_lenet_learns_dark_on_light_letters(tmp_path: Path) -> None:
+    """The lecture's LeNet (sigmoid units) with its recipe: measured 0.99 / 0.98 (two seeds) here, 0.995 on 10 such
+    letters x 200 (the same network stays at chance on letters of random colours, see below)."""
+    root = make_letter_folder(tmp_path / "letters", "AHOXK", 200, 20, colour=False)
+    accuracy, config = _train("lenet", root, tmp_path / "ws", epochs=15)
+    assert config.optimizer == "adam"
+    assert accuracy >= 0.6, f"best validation accuracy {accuracy:.3f} (chance 0.2)"
 
 
 @pytest.fixture(scope="module")
