@@ -49,8 +49,8 @@ def test_error_of_latest_request_is_reported(qtbot: Any) -> None:
     assert worker.shutdown(5000)
 
 
-def test_invalidate_drops_in_flight_result(qtbot: Any) -> None:
-    gate = threading.Event()
+def _gated_worker(gate: threading.Event) -> tuple[SummaryWorker, list[Any]]:
+    """A worker whose summaries (the architecture's name) wait for `gate`, and the list of what it delivers."""
 
     def compute(arch: str, shape: Any, classes: Any, options: dict) -> str:
         gate.wait(10)
@@ -59,6 +59,12 @@ def test_invalidate_drops_in_flight_result(qtbot: Any) -> None:
     worker = SummaryWorker(compute)
     got: list[Any] = []
     worker.finished.connect(lambda rid, r: got.append(r))
+    return worker, got
+
+
+def test_invalidate_drops_in_flight_result(qtbot: Any) -> None:
+    gate = threading.Event()
+    worker, got = _gated_worker(gate)
     rid = worker.request("x")
     worker.invalidate()
     with qtbot.waitSignal(worker.dropped, timeout=10_000) as dropped:
@@ -95,14 +101,7 @@ def test_cached_summary_is_delivered_at_once_without_a_computation(qtbot: Any) -
 
 def test_shutdown_abandons_a_summary_that_runs_too_long(qtbot: Any) -> None:
     gate = threading.Event()
-
-    def compute(arch: str, shape: Any, classes: Any, options: dict) -> str:
-        gate.wait(10)
-        return arch
-
-    worker = SummaryWorker(compute)
-    got: list[Any] = []
-    worker.finished.connect(lambda rid, r: got.append(r))
+    worker, got = _gated_worker(gate)
     worker.request("slow")
     assert worker.shutdown(50) is False                 # gave up waiting: abandoned, nothing delivered
     with qtbot.waitSignal(worker.dropped, timeout=200, raising=False):
