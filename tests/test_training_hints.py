@@ -77,4 +77,8 @@ def test_a_sigmoid_network_at_chance_is_pointed_at_its_activation() -> None:
     stuck = [epoch(1, 2.303, 2.302, 0.1), epoch(2, 2.303, 2.302, 0.1)]
     found = hints(stuck, 10, CONFIG, {"activation": "sigmoid", "pool": "avg"})
     assert len(found) == 1 and "activation to relu" in found[0].message and "10× smaller" not in found[0].message
-    assert "activation" not in hints(stuck, 10, CONFIG, {"activation": "relu"})[0].message
+    assert found[0].field is None                                  # an architecture option, not a training field
+    relu = hints(stuck, 10, CONFIG, {"activation": "relu"})[0]
+    assert "activation" not in relu.message and relu.field == "lr"
+    tiny = hints(stuck, 10, {**CONFIG, "lr": 1e-7}, {"activation": "sigmoid"})[0]
+    assert "too small" in tiny.message and tiny.field == "lr"      # a definite cause comes first
