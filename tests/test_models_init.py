@@ -86,3 +86,32 @@ def test_initialize_pytorch_leaves_weights_untouched() -> None:
     before = layer.weight.detach().clone()
     initialize(layer, "pytorch")
     assert torch.equal(layer.weight, before)
+
+
+def test_options_recorded_before_init_existed_mean_pytorchs_default() -> None:
+    from workbench.models.init import as_recorded
+
+    assert as_recorded("nin", {"head": "gap"}) == {"head": "gap", "init": "pytorch"}
+    assert as_recorded("nin", {"init": "he"}) == {"init": "he"}
+    assert as_recorded("resnet18", {}) == {}                  # no init option: nothing added
+    assert as_recorded("no-such-net", {"a": 1}) == {"a": 1}   # left to the caller's own checks
+
+
+def test_compare_counts_an_old_run_only_as_the_network_it_was() -> None:
+    """A NiN run recorded before the option (PyTorch's init) is not "the same network" as today's He-initialised
+    NiN, but is the same as NiN with init=pytorch."""
+    from types import SimpleNamespace
+
+    from workbench.analysis.compare import CompareRow, _with_runs
+    from workbench.models import resolve_options
+
+    old = SimpleNamespace(arch="nin", arch_options={"stem": "cifar", "dropout": 0.5, "head": "gap"},
+                          best_val_accuracy=0.5)
+
+    def row(init: str) -> CompareRow:
+        return CompareRow(arch="nin", options=resolve_options("nin", {"init": init}), input=[3, 32, 32], classes=10,
+                          params=0, mult_adds=0, params_mb=0.0, activations_mb=0.0, conv_layers=0, linear_layers=0,
+                          receptive_field=None)
+
+    assert _with_runs(row("he"), [old]).runs is None
+    assert _with_runs(row("pytorch"), [old]).runs == 1

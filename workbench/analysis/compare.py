@@ -152,13 +152,14 @@ def _workspace_records(workspace: Path | None) -> list[Any] | None:
 def _with_runs(row: CompareRow, records: list[Any]) -> CompareRow:
     """Runs of the same architecture whose resolved options equal the row's (the same network)."""
     from workbench.models import resolve_options
+    from workbench.models.init import as_recorded
 
     same = []
     for record in records:
         if record.arch != row.arch:
             continue
         try:
-            if resolve_options(row.arch, record.arch_options) != row.options:
+            if resolve_options(row.arch, as_recorded(row.arch, record.arch_options)) != row.options:
                 continue
         except WorkbenchError:  # options of an older version of the architecture
             continue

@@ -8,6 +8,9 @@ leaves chance. He initialisation keeps the variance through ReLUs; Glorot (xavie
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from torch import nn
 
 from workbench.models.registry import OptionSpec
@@ -33,3 +36,19 @@ def initialize(module: nn.Module, scheme: str) -> None:
                 nn.init.xavier_uniform_(layer.weight)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
+
+
+def as_recorded(arch: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options read back from a run or experiment recorded before `init` existed: those models were initialised by
+    PyTorch's default, so a missing `init` means "pytorch" there (a new run's default would be another network)."""
+    from workbench.errors import WorkbenchError
+    from workbench.models.registry import get_spec
+
+    recorded = dict(options)
+    try:
+        has_init = any(o.name == "init" for o in get_spec(arch).options)
+    except WorkbenchError:   # an architecture this version does not know: leave it to the caller's checks
+        return recorded
+    if has_init and "init" not in recorded:
+        recorded["init"] = "pytorch"
+    return recorded

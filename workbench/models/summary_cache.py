@@ -48,9 +48,11 @@ def cache_version() -> str:
 
 
 def fingerprint() -> str:
-    """A hash of what computes a summary: the model sources (this package's *.py) and torchinfo's version."""
+    """A hash of what computes a summary: the model sources (this package's *.py, and the JSON tagging it is stored
+    with) and torchinfo's version."""
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    package = Path(__file__).parent
+    for path in [*sorted(package.glob("*.py")), package.parent / "json_tags.py"]:
         if path.name not in _NOT_FINGERPRINTED:
             digest.update(path.name.encode())
             digest.update(path.read_bytes().replace(b"\r\n", b"\n"))

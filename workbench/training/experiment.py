@@ -215,6 +215,7 @@ def experiment_id(stored: dict[str, Any]) -> str:
 def _plan_from_stored(exp_id: str, name: str, stored: dict[str, Any], *, workspace: Path | None,
                       download: bool) -> ExperimentPlan:
     from workbench.models import resolve_options
+    from workbench.models.init import as_recorded
 
     root = stored.get("data_root")
     shape = stored.get("input_shape")
@@ -222,7 +223,7 @@ def _plan_from_stored(exp_id: str, name: str, stored: dict[str, Any], *, workspa
     for index, row in enumerate(stored["variants"]):
         arch = str(row["arch"])
         try:   # JSON turned tuples into lists; the registry turns them back
-            options = resolve_options(arch, row["options"])
+            options = resolve_options(arch, as_recorded(arch, row["options"]))
         except WorkbenchError:
             options = dict(row["options"])
         job = TrainJob(arch=arch, dataset=str(stored["dataset"]), arch_options=options,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import InvalidOptionError
+from workbench.models.init import as_recorded
 from workbench.runs.records import RunRecord
 from workbench.training import checkpoint as ckpt
 from workbench.training.config import RESUME_OVERRIDES, TrainConfig, TrainJob
@@ -58,9 +59,10 @@ def resume_settings(job: TrainJob, record: RunRecord) -> Settings:
                                  "so leave --data-root out.")
     shape = source.get("input_shape") or record.input_shape
     classes = source.get("num_classes") or record.num_classes
+    arch = str(source.get("arch") or record.arch)
     return Settings(
-        arch=str(source.get("arch") or record.arch), dataset=str(source.get("dataset") or record.dataset),
-        options=ckpt.decode_options(source.get("arch_options") or record.arch_options),
+        arch=arch, dataset=str(source.get("dataset") or record.dataset),
+        options=as_recorded(arch, ckpt.decode_options(source.get("arch_options") or record.arch_options)),
         data_options=ckpt.decode_options(source.get("dataset_options") or record.dataset_options or {}),
         config=config, data_root=data_root,
         input_shape=tuple(int(v) for v in shape) if shape else None,  # type: ignore[arg-type]
