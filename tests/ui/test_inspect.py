@@ -210,4 +210,11 @@ def test_table_is_greyed_while_a_new_summary_computes(qtbot: Any, window: MainWi
         assert view.pending.isVisibleTo(window) and "Computing the summary of lenet" in view.pending.text()
         assert view.model.index(0, 0).data(Qt.ItemDataRole.ForegroundRole) is not None
         assert view.summary.num_classes == 10            # the old table stays on screen meanwhile
+        params = window.param_table                      # ... and so do the old parameters, greyed
+        assert params.is_pending() and "computing" in params.count.text()
+        assert params.table.model().index(0, 0).data(Qt.ItemDataRole.ForegroundRole) is not None
+        last = params.table.model().rowCount() - 1
+        assert params.table.model().index(last, 1).data() == "10"   # LeNet's last bias: still 10 outputs
     assert not view.is_stale() and not view.pending.isVisibleTo(window) and view.summary.num_classes == 7
+    assert not window.param_table.is_pending() and "computing" not in window.param_table.count.text()
+    assert window.param_table.table.model().index(0, 0).data(Qt.ItemDataRole.ForegroundRole) is None

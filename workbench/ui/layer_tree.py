@@ -169,7 +169,7 @@ class LayerTreeModel(QAbstractItemModel):
         if role == LAYER_ROLE:
             return row
         if role == Qt.ItemDataRole.ForegroundRole and self._stale:
-            return _stale_colour()
+            return stale_colour()
         if role == SORT_ROLE:
             return (row.index, row.type, str(row.kernel), row.input_shape, row.output_shape, row.receptive_field,
                     row.params, row.mult_adds, row.param_share)[col]
@@ -218,7 +218,8 @@ class LayerTreeModel(QAbstractItemModel):
         return f"{100 * row.param_share:.2f} %" if row.params else ""
 
 
-def _stale_colour() -> QColor:
+def stale_colour() -> QColor:
+    """The palette's disabled text colour: rows of a summary that is being replaced."""
     app = QApplication.instance()
     palette = app.palette() if isinstance(app, QApplication) else QPalette()
     return palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)

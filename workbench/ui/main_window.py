@@ -314,6 +314,7 @@ class MainWindow(QMainWindow):
             self.summary_state.setText(f"{sel.arch}: invalid options.")
             return
         self.summary_view.set_pending(sel.arch)
+        self.param_table.set_pending()
         self.summary_state.setText(f"Summarizing {sel.arch}…")
         self.worker.request(sel.arch, input_shape=sel.input_shape, num_classes=sel.num_classes,
                             options=sel.options)

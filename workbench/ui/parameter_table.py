@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.ui.layer_tree import stale_colour
+
 if TYPE_CHECKING:
     from workbench.models.summary import ParamRow
 
@@ -41,11 +43,20 @@ class ParameterModel(QAbstractTableModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[ParamRow] = []
+        self._stale = False
 
     def set_parameters(self, rows: Sequence[ParamRow]) -> None:
         self.beginResetModel()
         self._rows = list(rows)
+        self._stale = False
         self.endResetModel()
+
+    def set_stale(self, stale: bool) -> None:
+        """Grey every row (read at paint time, like the layer tree's) while the rows shown are being replaced."""
+        self._stale = stale
+
+    def is_stale(self) -> bool:
+        return self._stale
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
@@ -70,6 +81,8 @@ class ParameterModel(QAbstractTableModel):
         if role == SORT_ROLE:
             # Shapes sort by element count, then lexicographically.
             return (p.name, p.count * 1_000_000 + len(p.shape), p.count, int(p.trainable))[col]
+        if role == Qt.ItemDataRole.ForegroundRole and self._stale:
+            return stale_colour()
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 2:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and col == 0 and p.layer:
@@ -139,6 +152,17 @@ class ParameterTable(QWidget):
         self.model.set_parameters(rows)
         self._update_count()
 
+    def set_pending(self, pending: bool = True) -> None:
+        """A new summary is being computed (True): the rows shown stay, greyed, and the count says so."""
+        if pending == self.model.is_stale():
+            return
+        self.model.set_stale(pending)
+        self._update_count()
+        self.table.viewport().update()
+
+    def is_pending(self) -> bool:
+        return self.model.is_stale()
+
     def _on_filter(self, text: str) -> None:
         self.proxy.set_text(text)
         self._update_count()
@@ -146,7 +170,8 @@ class ParameterTable(QWidget):
     def _update_count(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         counts = [self.proxy.index(r, 0).data(ROW_ROLE).count for r in range(shown)]
-        self.count.setText(f"{shown} of {total} tensors · {sum(counts):,} values")
+        text = f"{shown} of {total} tensors · {sum(counts):,} values"
+        self.count.setText(text + (" (computing…)" if self.model.is_stale() else ""))
 
     def visible_names(self) -> list[str]:
         """Qualified names in the current (filtered, sorted) order."""
