@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from workbench.errors import CheckpointError
+from workbench.json_tags import tag, untag
 
 
 class DiskFullError(CheckpointError):
@@ -268,7 +269,7 @@ def check_resume_state(state: dict[str, Any], path: Path | str) -> dict[str, Any
 
 def encode_options(options: Mapping[str, Any] | None) -> str:
     """Architecture options as a JSON string (tuples survive as lists, restored by decode_options)."""
-    return json.dumps(_tag_tuples(dict(options or {})), sort_keys=True)
+    return json.dumps(tag(dict(options or {})), sort_keys=True)
 
 
 def decode_options(text: str | Mapping[str, Any]) -> dict[str, Any]:
@@ -276,29 +277,9 @@ def decode_options(text: str | Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(text, str):
         return dict(text)
     try:
-        return _untag_tuples(json.loads(text))
+        return untag(json.loads(text))
     except ValueError as exc:
         raise CheckpointError(f"Checkpoint architecture options are not valid JSON ({exc}).") from None
-
-
-def _tag_tuples(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return {"__tuple__": [_tag_tuples(v) for v in value]}
-    if isinstance(value, list):
-        return [_tag_tuples(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _tag_tuples(v) for k, v in value.items()}
-    return value
-
-
-def _untag_tuples(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"__tuple__"}:
-            return tuple(_untag_tuples(v) for v in value["__tuple__"])
-        return {k: _untag_tuples(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_untag_tuples(v) for v in value]
-    return value
 
 
 def pack_rng_state(generators: Mapping[str, torch.Generator] | None = None) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import InvalidOptionError, WorkbenchError, suggest
+from workbench.json_tags import plain
 from workbench.runs.records import RunStatus
 from workbench.training.config import TrainConfig, TrainJob, recommended_config
 from workbench.training.experiment_status import (
@@ -36,7 +37,6 @@ from workbench.training.experiment_status import (
     list_experiments,
     match_runs,
     model_size,
-    plain,
     planned_shape,
     status_of,
 )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import WorkbenchError
+from workbench.json_tags import plain
 from workbench.runs.records import RunRecord, RunStatus
 from workbench.training.config import RESUME_OVERRIDES, TrainConfig
 
@@ -151,15 +152,6 @@ def identity(arch: str, options: dict[str, Any], config: dict[str, Any]) -> str:
     config = {k: v for k, v in config.items() if k not in HARDWARE_FIELDS}
     return json.dumps({"arch": arch, "options": plain(options), "config": config}, sort_keys=True,
                       separators=(",", ":"), default=str)
-
-
-def plain(value: Any) -> Any:
-    """Tuples as lists, recursively (what JSON gives back), so stored and fresh values compare equal."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
 
 
 def _variant_status(variant: Variant, run: RunRecord | None, stored: dict[str, Any], sizes: bool) -> VariantStatus:
