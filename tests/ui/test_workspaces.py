@@ -9,7 +9,7 @@ from PySide6.QtCore import QSettings
 
 from workbench.runs import RunStore
 from workbench.ui.main_window import MainWindow
-from workbench.ui.workspaces import recent_workspaces, startup_workspace
+from workbench.ui.workspaces import NO_RECENT, recent_workspaces, startup_workspace
 
 
 def _run_in(workspace: Path, name: str) -> str:
@@ -36,9 +36,11 @@ def test_open_workspace_switches_every_view_and_is_remembered(qtbot: Any, worksp
     assert w.views.analysis.cache.workspace == other and w.views.compare.workspace == other
     assert recent_workspaces(settings)[0] == other
     recent_menu = next(a.menu() for a in w.menuBar().actions()[0].menu().actions() if a.menu())
+    assert recent_menu.menuAction().isEnabled()            # it can always be opened
     recent_menu.aboutToShow.emit()
-    assert [a.text() for a in recent_menu.actions()] == []  # the current one is not offered again
+    assert [(a.text(), a.isEnabled()) for a in recent_menu.actions()] == [(NO_RECENT, False)]  # not the current one
     assert w.switch_workspace(workspace)
+    assert recent_menu.menuAction().isEnabled()
     recent_menu.aboutToShow.emit()
     assert [a.text() for a in recent_menu.actions()] == [str(other)]
     recent_menu.actions()[0].trigger()

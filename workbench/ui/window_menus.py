@@ -44,7 +44,6 @@ def build_menus(window: MainWindow, tabs: tuple[str, ...]) -> None:
     recent = file_menu.addMenu("Recent &Workspaces")
     recent.setObjectName("recentWorkspacesMenu")
     recent.aboutToShow.connect(functools.partial(workspaces.fill_recent_menu, window, recent))
-    workspaces.fill_recent_menu(window, recent)
     window.open_workspace_action = add_action(window, file_menu, "Show Workspace &Folder", window.open_workspace)
     file_menu.addSeparator()
     window.export_png_action = add_action(window, file_menu, "Export plot as &PNG…", window.export_plot_png)

@@ -18,6 +18,8 @@ RECENT_KEY = "workspace/recent"
 MAX_RECENT = 8
 
 
+NO_RECENT = "(none yet)"
+
 def recent_workspaces(settings: QSettings) -> list[Path]:
     """The remembered workspaces, most recent first, those that still exist."""
     raw = settings.value(RECENT_KEY, [])
@@ -79,4 +81,5 @@ def fill_recent_menu(window: MainWindow, menu: QMenu) -> None:
     recent = [p for p in recent_workspaces(window.settings) if p != window.workspace]
     for path in recent:
         menu.addAction(str(path)).triggered.connect(functools.partial(window.switch_workspace, path))
-    menu.setEnabled(bool(recent))
+    if not recent:   # a disabled menu could never be opened again to show later entries: say "none" inside it
+        menu.addAction(NO_RECENT).setEnabled(False)
