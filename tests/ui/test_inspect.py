@@ -138,9 +138,11 @@ def test_engine_error_shows_in_summary_area_not_a_crash(qtbot: Any, window: Main
     message = window.findChild(QLabel, "summaryMessage")
     assert message.isVisibleTo(window) and failed.args[1] in message.text()
     assert window.findChild(QPushButton, "trainButton").isEnabled() is False
+    assert window.summary_view.is_stale() and window.param_table.is_pending()  # alexnet's tables: not the selection's
     with qtbot.waitSignal(window.summaryShown, timeout=30_000):  # still usable
         panel.override.setChecked(False)
     assert not message.isVisibleTo(window)
+    assert not window.summary_view.is_stale() and not window.param_table.is_pending()
     assert window.findChild(QPushButton, "trainButton").isEnabled() is window.training_panel.is_ready()
 
 
@@ -211,10 +213,10 @@ def test_table_is_greyed_while_a_new_summary_computes(qtbot: Any, window: MainWi
         assert view.model.index(0, 0).data(Qt.ItemDataRole.ForegroundRole) is not None
         assert view.summary.num_classes == 10            # the old table stays on screen meanwhile
         params = window.param_table                      # ... and so do the old parameters, greyed
-        assert params.is_pending() and "computing" in params.count.text()
+        assert params.is_pending() and "out of date" in params.count.text()
         assert params.table.model().index(0, 0).data(Qt.ItemDataRole.ForegroundRole) is not None
         last = params.table.model().rowCount() - 1
         assert params.table.model().index(last, 1).data() == "10"   # LeNet's last bias: still 10 outputs
     assert not view.is_stale() and not view.pending.isVisibleTo(window) and view.summary.num_classes == 7
-    assert not window.param_table.is_pending() and "computing" not in window.param_table.count.text()
+    assert not window.param_table.is_pending() and "out of date" not in window.param_table.count.text()
     assert window.param_table.table.model().index(0, 0).data(Qt.ItemDataRole.ForegroundRole) is None

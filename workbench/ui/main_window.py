@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
         self.worker.finished.connect(self._on_summary)
         self.worker.failed.connect(self._on_summary_failed)
         self.summary_view.layerSelected.connect(self._on_layer_selected)
+        self.summary_view.staleChanged.connect(self.param_table.set_pending)  # greyed with the layer tree
         self.loader.done.connect(self._on_engine_loaded)
         self.loader.failed.connect(self._on_engine_failed)
         self._restore_window()
@@ -313,11 +314,11 @@ class MainWindow(QMainWindow):
             self.summary_view.set_error(f"The options of {sel.arch} are not valid: {sel.reason}")
             self.summary_state.setText(f"{sel.arch}: invalid options.")
             return
-        self.summary_view.set_pending(sel.arch)
-        self.param_table.set_pending()
-        self.summary_state.setText(f"Summarizing {sel.arch}…")
         self.worker.request(sel.arch, input_shape=sel.input_shape, num_classes=sel.num_classes,
                             options=sel.options)
+        if self.worker.is_busy():   # not answered from the cache before request() returned
+            self.summary_view.set_pending(sel.arch)
+            self.summary_state.setText(f"Summarizing {sel.arch}…")
 
     def _on_summary(self, _rid: int, summary: ModelSummary) -> None:
         self.summary_view.set_summary(summary)

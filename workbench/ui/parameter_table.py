@@ -48,7 +48,6 @@ class ParameterModel(QAbstractTableModel):
     def set_parameters(self, rows: Sequence[ParamRow]) -> None:
         self.beginResetModel()
         self._rows = list(rows)
-        self._stale = False
         self.endResetModel()
 
     def set_stale(self, stale: bool) -> None:
@@ -153,7 +152,8 @@ class ParameterTable(QWidget):
         self._update_count()
 
     def set_pending(self, pending: bool = True) -> None:
-        """A new summary is being computed (True): the rows shown stay, greyed, and the count says so."""
+        """The rows shown are not the selection's (True: a new summary is computed, or it failed): they stay,
+        greyed, and the count says so. The window follows the layer tree's `staleChanged`."""
         if pending == self.model.is_stale():
             return
         self.model.set_stale(pending)
@@ -171,7 +171,7 @@ class ParameterTable(QWidget):
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         counts = [self.proxy.index(r, 0).data(ROW_ROLE).count for r in range(shown)]
         text = f"{shown} of {total} tensors · {sum(counts):,} values"
-        self.count.setText(text + (" (computing…)" if self.model.is_stale() else ""))
+        self.count.setText(text + (" (out of date)" if self.model.is_stale() else ""))
 
     def visible_names(self) -> list[str]:
         """Qualified names in the current (filtered, sorted) order."""

@@ -40,6 +40,7 @@ class SummaryView(QWidget):
     """Totals line, lecture notes, "computing…" note, non-modal message line, layer tree and bar charts."""
 
     layerSelected = Signal(object)  # LayerRow
+    staleChanged = Signal(bool)     # the table shown stopped (True) / started again (False) being the selection's
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -163,6 +164,7 @@ class SummaryView(QWidget):
         if stale != self.model.is_stale():
             self.model.set_stale(stale)
             self.tree.viewport().update()
+            self.staleChanged.emit(stale)
         if stale:
             self._dim_timer.start()  # the charts too, unless the new summary comes first (two fewer paints)
         else:
@@ -233,7 +235,6 @@ class SummaryView(QWidget):
             self.totals.setText("No summary.")
         else:
             self._set_stale(True)  # the table shown is not the selection's
-            self.pending.hide()
 
     def select_layer(self, layer_index: int) -> None:
         """Select (and scroll to) the row of the LayerRow with this index."""
