@@ -115,3 +115,25 @@ def test_compare_counts_an_old_run_only_as_the_network_it_was() -> None:
 
     assert _with_runs(row("he"), [old]).runs is None
     assert _with_runs(row("pytorch"), [old]).runs == 1
+
+
+def test_a_model_whose_weights_are_loaded_next_skips_the_draw() -> None:
+    """Restoring and importing runs load weights over the model: drawing He weights first would be wasted work."""
+    torch.manual_seed(0)
+    framework = build_model("nin", num_classes=10, options={"init": "pytorch"})
+    torch.manual_seed(0)
+    skipped = build_model("nin", num_classes=10, initialize_weights=False)
+    assert all(torch.equal(a, b) for a, b in zip(framework.state_dict().values(), skipped.state_dict().values()))
+
+
+def test_an_old_run_keeps_its_experiment_identity() -> None:
+    """Experiment variants and their stored runs are matched by identity: both sides read old options alike."""
+    from types import SimpleNamespace
+
+    from workbench.models import resolve_options
+    from workbench.training.config import TrainConfig
+    from workbench.training.experiment_status import identity, record_identity
+
+    config = TrainConfig().to_dict()
+    old = SimpleNamespace(arch="nin", arch_options={"head": "gap"}, config=config)
+    assert record_identity(old) == identity("nin", resolve_options("nin", {"init": "pytorch"}), config)  # type: ignore[arg-type]

@@ -131,7 +131,7 @@ def load_safetensors(path: Path | str, *, device: str | torch.device = "cpu") ->
 
     meta = ModelMetadata.from_dict(read_safetensors_metadata(path))
     model = build_model(meta.arch, num_classes=meta.num_classes, input_shape=meta.input_shape,
-                        options=meta.arch_options, device=device)
+                        options=meta.arch_options, device=device, initialize_weights=False)
     try:
         load_model(model, str(path), strict=True, device=str(device))
     except RuntimeError as exc:

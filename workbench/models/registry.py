@@ -300,16 +300,18 @@ def build_model(
     input_shape: tuple[int, int, int] | None = None,
     options: dict[str, Any] | None = None,
     device: torch.device | str | None = None,
+    initialize_weights: bool = True,
 ) -> nn.Module:
     """Build `name` with real parameters (lazy layers materialised by a dry forward at `input_shape`), ready for
-    an optimizer; InputTooSmallError names the layer where the feature map vanishes."""
+    an optimizer; InputTooSmallError names the layer where the feature map vanishes. `initialize_weights=False`
+    skips the `init` option's draw, for a model whose weights are loaded next (a checkpoint, an export)."""
     from workbench.models.dryrun import dry_forward
 
     target = torch.device(device) if device is not None else torch.device("cpu")
     with target:
         module, shape, _, resolved = construct(name, num_classes=num_classes, input_shape=input_shape, options=options)
         dry_forward(module, shape, batch=2, arch=name, hint=get_spec(name).small_input_hint(resolved))
-        if "init" in resolved:
+        if "init" in resolved and initialize_weights and target.type != "meta":
             from workbench.models.init import initialize
 
             with torch.no_grad():

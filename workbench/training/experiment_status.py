@@ -138,9 +138,10 @@ def match_runs(variants: Sequence[Variant], runs: Sequence[RunRecord]) -> dict[i
 def record_identity(record: RunRecord) -> str | None:
     """The variant identity of a stored run (None when its options or config no longer resolve)."""
     from workbench.models import resolve_options
+    from workbench.models.init import as_recorded
 
     try:
-        options = resolve_options(record.arch, record.arch_options)
+        options = resolve_options(record.arch, as_recorded(record.arch, record.arch_options))
         config = TrainConfig.from_dict(record.config).to_dict()
     except WorkbenchError:
         return None

@@ -83,6 +83,7 @@ def restore_run(run_id: str, *, workspace: Path | str | None = None, checkpoint:
     (e.g. stopped before its first epoch ended: "best" needs a finished epoch) or the file is damaged.
     """
     from workbench.models import build_model
+    from workbench.models.init import as_recorded
 
     store = open_store(workspace, run_id)
     try:
@@ -99,7 +100,7 @@ def restore_run(run_id: str, *, workspace: Path | str | None = None, checkpoint:
     state = ckpt.load_checkpoint(path)
     try:
         arch = str(state.get("arch") or record.arch)
-        options = ckpt.decode_options(state.get("arch_options") or record.arch_options)
+        options = as_recorded(arch, ckpt.decode_options(state.get("arch_options") or record.arch_options))
         dataset = str(state.get("dataset") or record.dataset)
         data_options = ckpt.decode_options(state.get("dataset_options") or record.dataset_options or {})
         config = TrainConfig.from_dict(dict(state.get("config") or record.config))
@@ -111,7 +112,8 @@ def restore_run(run_id: str, *, workspace: Path | str | None = None, checkpoint:
                               "written by this version of CNN Workbench.") from None
     data_root = Path(state["data_root"]) if state.get("data_root") else None
     dev = torch.device(device)
-    model = build_model(arch, num_classes=num_classes, input_shape=(c, h, w), options=options, device=dev)
+    model = build_model(arch, num_classes=num_classes, input_shape=(c, h, w), options=options, device=dev,
+                        initialize_weights=False)
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
