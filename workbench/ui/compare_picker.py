@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from workbench.models import ArchSpec
 
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1     # the entry's key
-ARCH_ROLE = Qt.ItemDataRole.UserRole + 2    # its architecture
 
 
 def arch_of(key: str) -> str:
@@ -102,7 +101,6 @@ class ComparePicker(QWidget):
     def _entry_item(parent: QTreeWidgetItem, key: str, text: str) -> QTreeWidgetItem:
         item = QTreeWidgetItem(parent, [text])
         item.setData(0, KEY_ROLE, key)
-        item.setData(0, ARCH_ROLE, arch_of(key))
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         item.setCheckState(0, Qt.CheckState.Unchecked)
         return item

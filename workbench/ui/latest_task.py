@@ -20,7 +20,6 @@ from workbench.ui.tasks import Task, TaskRunner
 class LatestTask(QObject):
     """One kind of background request; only the latest request's answer is delivered."""
 
-    started = Signal(int)             # request id, when its task starts running
     done = Signal(int, object)        # request id, the task's result (the latest request only)
     failed = Signal(int, str, str)    # request id, one-sentence message, details ("" for a WorkbenchError)
     dropped = Signal(int)             # request id of a stale request (never ran, or its answer came too late)
@@ -43,18 +42,9 @@ class LatestTask(QObject):
         self._waiting: tuple[int, Task] | None = None
         self._unanswered = False           # the latest request has neither answered nor been invalidated
 
-    @property
-    def latest_id(self) -> int:
-        """Id of the most recent request (0 before the first)."""
-        return self._latest
-
     def is_busy(self) -> bool:
         """True until the latest request has answered (a task of an invalidated request may still be ending)."""
         return self._unanswered
-
-    def is_running(self) -> bool:
-        """True while a task runs or waits."""
-        return self._runner.is_running() or self._waiting is not None
 
     def request(self, task: Task) -> int:
         """Queue `task`; returns its id. An older waiting request is dropped, a running one asked to cancel."""
@@ -93,7 +83,6 @@ class LatestTask(QObject):
         (rid, task), self._waiting = self._waiting, None
         self._running_id = rid
         self._runner.start(task)
-        self.started.emit(rid)
 
     @Slot(str, float)
     def _on_progress(self, stage: str, fraction: float) -> None:

@@ -87,6 +87,6 @@ def _summary(data: Mapping[str, Any], options: dict[str, Any]) -> ModelSummary:
         arch=data["arch"], options=options, input_shape=list(data["input_shape"]), num_classes=data["num_classes"],
         layers=_rows(data["layer_fields"], data["layers"]),
         parameters=_rows(data["param_fields"], data["parameters"]),
-        totals=SimpleNamespace(**data["totals"]), notes=tuple(data["notes"]), is_preview=True,
+        totals=SimpleNamespace(**data["totals"]), notes=tuple(data["notes"]),
     )
     return cast("ModelSummary", preview)  # the same attributes; the views read nothing else
