@@ -167,10 +167,10 @@ def run_training(args: argparse.Namespace, app: Any, workspace: Path, start_meas
 
     from workbench.training.events import StepMetrics
     from workbench.ui.architecture_panel import ArchSelection
-    from workbench.ui.main_window import wire_training
     from workbench.ui.plots import LivePlots
     from workbench.ui.runs_panel import RunsPanel
     from workbench.ui.training_panel import TrainingPanel
+    from workbench.ui.training_wiring import wire_training
 
     panel, plots, runs = TrainingPanel(workspace), LivePlots(), RunsPanel(workspace)
     wire_training(panel, plots, runs)  # as the main window wires them

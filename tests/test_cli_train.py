@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from workbench.cli import main
-from workbench.runs import RunStore
+from workbench.runs import RunStatus, RunStore
 
 FAST = ["--arch", "lenet", "--dataset", "digits", "--device", "cpu"]
 
@@ -60,6 +60,10 @@ def test_json_line_and_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "epoch   1/1" in err and "val loss" in err
     record = RunStore(tmp_path).get_run(data["run_id"])
     assert record.arch_options["activation"] == "relu" and record.config["max_batches"] == 5
+    from workbench.training.events import FitResult
+
+    result = FitResult.from_dict(data)             # how the app reads a child process's result line
+    assert result.to_dict() == {k: data[k] for k in result.to_dict()} and result.status is RunStatus.COMPLETED
 
 
 @pytest.mark.parametrize("argv,needle", [

@@ -117,3 +117,10 @@ class FitResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the CLI's `--json` line)."""
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FitResult:
+        """The inverse of `to_dict` (e.g. a child process's `--json` line); missing optional fields are None."""
+        values: dict[str, Any] = {f.name: data.get(f.name) for f in dataclasses.fields(cls)}
+        values["status"] = RunStatus(data["status"])
+        return cls(**values)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
-from workbench.runs.records import RunStatus
 from workbench.training.events import FitResult
 from workbench.ui.tasks import Task, TaskSink
 
@@ -46,10 +45,7 @@ def process_command(job: TrainJob, processes: int) -> list[str]:
 
 
 def _result(line: str) -> FitResult:
-    data = json.loads(line)
-    keys = ("run_id", "message", "epochs_completed", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-            "best_val_accuracy", "images_per_second", "device", "checkpoint")
-    return FitResult(status=RunStatus(data["status"]), **{k: data.get(k) for k in keys})
+    return FitResult.from_dict(json.loads(line))
 
 
 def process_training_task(job: TrainJob, processes: int, command: Sequence[str] | None = None) -> Task:
