@@ -395,7 +395,7 @@ def test_streamed_images_that_fail_are_counted(tmp_path: Path) -> None:
                 png.write_bytes(b"broken")
 
     result = run_training(job, [BreakTwo()])
-    assert result.status == "completed" and "could not be read during the run" in result.message
+    assert result.status == "completed" and "2 image(s) could not be read during the run" in result.message
 
 
 def test_leftovers_of_interrupted_writes_are_swept_at_the_next_start(tmp_path: Path) -> None:
