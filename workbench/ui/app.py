@@ -14,7 +14,6 @@ display; the xcb platform plugin's system libraries missing) and the app prints 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import sys
 import threading
@@ -140,12 +139,7 @@ def platform_problem(env: Mapping[str, str] | None = None, platform: str | None 
 
 def show_preview(window: MainWindow) -> bool:
     """Show the shipped summary of the architecture the window will select (torch is not loaded yet)."""
-    raw = window.settings.value("architecture/state", "")
-    try:
-        state = json.loads(str(raw)) if raw else {}
-    except ValueError:
-        state = {}
-    summary = find_preview(state if isinstance(state, dict) else {})
+    summary = find_preview(window.stored_dict("architecture/state"))
     if summary is None or window.summary_view.summary is not None:
         return False
     window.summary_view.set_summary(summary)

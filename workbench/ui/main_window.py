@@ -235,10 +235,10 @@ class MainWindow(QMainWindow):
         self._restoring = True
         try:
             self.arch_panel.set_catalog(catalog.specs, resolve_options, catalog.families)
-            state = self._json("training/state")
+            state = self.stored_dict("training/state")
             if state:
                 panel.restore_state(state)
-            arch_state = self._json("architecture/state")
+            arch_state = self.stored_dict("architecture/state")
             self.arch_panel.restore_state(arch_state)
             if not self.arch_panel.current_arch():
                 self.arch_panel.select(DEFAULT_ARCH if DEFAULT_ARCH in self.arch_panel.names()
@@ -341,7 +341,8 @@ class MainWindow(QMainWindow):
                                    f"{row.mult_adds:,} Mult-Adds")
 
     # --- settings ------------------------------------------------------------------------------------
-    def _json(self, key: str) -> dict:
+    def stored_dict(self, key: str) -> dict:
+        """A JSON object kept in the settings under `key` ({} when absent or unreadable)."""
         raw = self.settings.value(key, "")
         try:
             value = json.loads(str(raw)) if raw else {}
