@@ -76,7 +76,7 @@ class Distributed:
     local_rank = 0
     world_size = 1
     local_world_size = 1
-    failed = False                         # the run failed in this process (see ProcessGroup.close)
+    failed = False                         # the run failed (or raised) in this process: leave without waiting
 
     @property
     def is_main(self) -> bool:
@@ -92,6 +92,8 @@ class Distributed:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None:
+            self.failed = True
         self.close()
 
     def close(self) -> None:
@@ -161,7 +163,6 @@ class ProcessGroup(Distributed):
         self.rank, self.world_size = rank, world_size
         self.local_rank, self.local_world_size = local_rank, local_world_size
         self._owned = owned
-        self.failed = False                # this process's run failed (or raised): leave without waiting
         self._local = TrainControl()       # where signals and store requests land in this process
         self._agreed = TrainControl()      # what the trainer reads: changed only at synchronisation points
         self._device = torch.device("cpu")
@@ -173,11 +174,6 @@ class ProcessGroup(Distributed):
     @property
     def shard(self) -> tuple[int, int] | None:
         return (self.rank, self.world_size) if self.world_size > 1 else None
-
-    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        if exc_type is not None:
-            self.failed = True
-        self.close()
 
     def close(self) -> None:
         """Leave the process group. When every process reached the same end (completed, stopped, diverged) each
