@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import torch
 
-from workbench.cli.train import add_train_arguments, worker_argv
+from workbench.cli.train import add_train_arguments, job_from_args, worker_argv
 from workbench.data import InMemoryImages, make_loader
 from workbench.errors import InvalidOptionError
 from workbench.runs import RunStore
@@ -321,9 +321,10 @@ def test_each_process_runs_the_same_command_without_nproc() -> None:
             "--batch-size", "64", "--lr", "0.1", "--no-augment", "--grad-clip", "none", "--sync-batchnorm",
             "--json", "--workspace", "/tmp/w"]
     args = _parse(argv)
-    again = _parse(worker_argv(args))
-    assert again.nproc is None
-    assert {**vars(again), "nproc": 2} == vars(args)
+    job = job_from_args(args)
+    again = _parse(worker_argv(job, args))
+    assert again.nproc is None and again.json and not again.quiet
+    assert job_from_args(again) == job                 # every process trains exactly the launcher's job
 
 
 def test_nproc_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:

@@ -200,7 +200,7 @@ def _launch(args: argparse.Namespace, job: Any) -> int:
         raise InvalidOptionError(f"--nproc must be at least 1, got {args.nproc}.")
     if not args.resume:  # a resumed run's batch size is checked by its processes (it is in the checkpoint)
         check_batch_split(job.config.batch_size, args.nproc)
-    return launch_local(args.nproc, worker_argv(args))
+    return launch_local(args.nproc, worker_argv(job, args))
 
 
 def _other_rank(job: Any) -> int:
@@ -224,30 +224,12 @@ def _other_rank(job: Any) -> int:
     return EXIT_OK
 
 
-def worker_argv(args: argparse.Namespace) -> list[str]:
-    """The `train` command line that `args` was parsed from, without --nproc (what each launched process runs)."""
-    argv = ["train"]
-    for key in ("arch", "dataset", "data_root", "workspace", "name", "resume", "input"):
-        if getattr(args, key):
-            argv += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
-    if args.resume_from != "last":
-        argv += ["--resume-from", args.resume_from]
-    if args.classes is not None:
-        argv += ["--classes", str(args.classes)]
-    for item in args.set:
-        argv += ["--set", item]
-    for item in args.data_option:
-        argv += ["--data-option", item]
-    argv += [f"--{flag}" for flag in ("download", "json", "quiet") if getattr(args, flag)]
-    for f in dataclasses.fields(TrainConfig):
-        if not hasattr(args, f.name):
-            continue
-        flag, value = f"--{f.name.replace('_', '-')}", getattr(args, f.name)
-        if isinstance(value, bool) and str(f.type).startswith("bool"):
-            argv.append(flag if value else f"--no-{flag[2:]}")
-        else:
-            argv += [flag, "none" if value is None else str(value)]
-    return argv
+def worker_argv(job: Any, args: argparse.Namespace) -> list[str]:
+    """What each launched process runs: the job spelled out as `train` arguments (`launcher.job_argv`, as the
+    app's child processes get it), without --nproc, with the output flags this command was given."""
+    from workbench.training.launcher import job_argv
+
+    return [*job_argv(job), *(f"--{flag}" for flag in ("json", "quiet") if getattr(args, flag))]
 
 
 def job_from_args(args: argparse.Namespace) -> Any:
