@@ -88,11 +88,7 @@ def process_training_task(job: TrainJob, processes: int, command: Sequence[str] 
 
 def max_processes() -> int:
     """How many processes a run may use here: one per GPU on CUDA, else one per CPU core."""
-    try:
-        import torch
+    from workbench.ui.training_settings import available_devices
 
-        if torch.cuda.is_available():
-            return max(1, torch.cuda.device_count())
-    except ImportError:
-        pass
-    return max(1, os.cpu_count() or 1)
+    gpus = sum(device.startswith("cuda:") for device in available_devices())
+    return gpus or max(1, os.cpu_count() or 1)
