@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QHideEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
+from workbench.ui.chart_style import PaletteChart
 from workbench.ui.plot_data import (
     PERCENT_SERIES,
     RunCurves,
@@ -46,7 +47,7 @@ REDRAW_MS = 50          # each plot about 20 Hz; the timer ticks 4x as often and
 NARROW = 900            # below this width the series list goes under the plots
 LIVE_GROUP = "live"
 
-class LivePlots(QWidget):
+class LivePlots(PaletteChart):
     """Four PlotWidgets fed by `add_step`/`add_epoch`, redrawn by a timer only when dirty; `seriesList` beside.
     `visibilityChanged(bool)` when the curves come on or leave the screen."""
 
@@ -130,11 +131,6 @@ class LivePlots(QWidget):
     def apply_palette(self) -> None:
         """(Re-)colour backgrounds, titles, axes and grids from the widget's current palette."""
         self.view.apply_palette(self.palette())
-
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
-            self.apply_palette()
-        super().changeEvent(event)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         narrow = self.width() < NARROW
