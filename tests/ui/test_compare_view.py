@@ -126,6 +126,8 @@ def test_train_all_runs_an_experiment_and_fills_the_accuracy_column(qtbot, works
         with qtbot.waitSignal(view.trainingChanged, timeout=WAIT_MS):
             assert view.train_all()
         assert not bench.panel.isEnabled() and not view.trainAllButton.isEnabled()
+        bench.panel.resume_run("any-run")                   # e.g. the runs list's Resume: refused, not started
+        assert not bench.panel.is_training() and "Train all" in bench.panel.train_block_reason()
         assert not host.train_action.isEnabled()
         assert view.stopAllButton.isEnabled()
         with qtbot.waitSignal(view.trainingChanged, timeout=300_000) as ended:

@@ -83,6 +83,7 @@ class TrainingPanel(RunEvents, QWidget):
         self.settings = SettingsForm()
         self.run_settings = RunSettings(self.settings)
         self.runner = TaskRunner("training", self)
+        self.blocked_by = ""    # why another part of the app keeps this panel from training (e.g. Train all)
 
         self.trainButton = QPushButton("Train")
         self.trainButton.setObjectName("trainButton")
@@ -255,6 +256,8 @@ class TrainingPanel(RunEvents, QWidget):
     def train_block_reason(self) -> str:
         """"" when Train can start, else why not (also Train's tooltip)."""
         sel = self.selection
+        if self.blocked_by:
+            return self.blocked_by
         if self.is_training():
             return "A training run is in progress."
         if not self.is_ready():
@@ -300,8 +303,8 @@ class TrainingPanel(RunEvents, QWidget):
     def resume_run(self, run_id: str) -> None:
         """Continue an interrupted or stopped run from its last checkpoint (its own settings and data)."""
         self.ensure_engine()
-        if self.is_training():
-            self._set_status("A training run is in progress.")
+        if self.blocked_by or self.is_training():
+            self._set_status(self.blocked_by or "A training run is in progress.")
             return
         from workbench.training.config import TrainJob
 
