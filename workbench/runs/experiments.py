@@ -63,6 +63,13 @@ def list_experiment_records(store: RunStore) -> list[ExperimentRecord]:
     return [_record(row) for row in rows]
 
 
+def experiment_names(store: RunStore) -> tuple[tuple[str, str], ...]:
+    """(experiment id, name) of every stored experiment, newest first; the specs are not read (the runs list
+    polls this)."""
+    rows = store._read("SELECT id, name FROM experiments ORDER BY created_at DESC, id")
+    return tuple((str(experiment_id), str(name)) for experiment_id, name in rows)
+
+
 def experiment_runs(store: RunStore, experiment_id: str) -> list[RunRecord]:
     """The runs tagged with `experiment_id`, oldest first (statuses resolved as `RunStore.list_runs` does)."""
     now = time.time()

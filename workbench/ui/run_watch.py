@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from workbench.runs.experiments import experiment_names
 from workbench.runs.records import RunRecord, RunStatus
 from workbench.ui.plot_data import RunCurves
 from workbench.ui.tasks import TaskRunner, TaskSink
@@ -41,13 +42,6 @@ class PollResult:
     records: tuple[RunRecord, ...]
     followed: RunCurves | None = None
     experiments: tuple[tuple[str, str], ...] = ()
-
-
-def experiment_names(store: RunStore) -> tuple[tuple[str, str], ...]:
-    """(experiment id, name) of the workspace's experiments."""
-    from workbench.runs.experiments import list_experiment_records
-
-    return tuple((e.experiment_id, e.name) for e in list_experiment_records(store))
 
 
 def run_curves(store: RunStore, record: RunRecord, label: str, names: Sequence[str] | None = None, *,

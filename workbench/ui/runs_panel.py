@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.runs.experiments import experiment_names
 from workbench.runs.records import RunStatus
 from workbench.ui.plot_data import RunCurves, overlay_metric_names
 from workbench.ui.run_labels import difference_labels
@@ -36,7 +37,6 @@ from workbench.ui.run_watch import (
     FollowRequest,
     PollResult,
     RunWatcher,
-    experiment_names,
     history_task,
     parameters_task,
     run_curves,
