@@ -104,28 +104,30 @@ def letters(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # the input (spread across images VGG 1.6e-5, NiN 1.5e-6, GoogLeNet 2e-7) and they sat at chance.
 # The lecture's LeNet (sigmoid units, average pooling) never left chance on colour letters with any recipe tried
 # (Adam 1e-3...1e-2, SGD 0.3/0.9, one-cycle or constant, Glorot or PyTorch init, up to 30 epochs): a limit of the
-# architecture, not of the defaults; the app's chance-level hint points at `activation=relu` (0.87 in 15 epochs).
-_SIGMOID = pytest.mark.xfail(reason="the lecture's sigmoid LeNet does not learn colour letters", strict=False)
+# architecture, not of the defaults; the app's chance-level hint points at `activation=relu` (0.89 in 15 epochs).
+_SIGMOID = pytest.mark.xfail(reason="the lecture's sigmoid LeNet does not learn colour letters", strict=True)
 
-# (arch, options): the lecture networks at their natural input (AlexNet with its 32-px stem).
+# (arch, options, floor): the lecture networks at their natural input (AlexNet with its 32-px stem); each floor is
+# about 60 % of the accuracy measured above (chance is 0.1), so a recipe that halves a network's result fails.
 _LECTURE = [
-    pytest.param("lenet", {}, marks=_SIGMOID),
-    ("lenet", {"activation": "relu"}),
-    ("alexnet", {"stem": "small"}),
-    ("vgg_cifar", {}),
-    ("nin", {}),
-    ("googlenet", {}),
-    ("resnet18", {}),
-    ("resnet20", {}),
+    pytest.param("lenet", {}, 0.2, marks=_SIGMOID),
+    ("lenet", {"activation": "relu"}, 0.5),
+    ("alexnet", {"stem": "small"}, 0.55),
+    ("vgg_cifar", {}, 0.3),
+    ("nin", {}, 0.2),
+    ("googlenet", {}, 0.45),
+    ("resnet18", {}, 0.6),
+    ("resnet20", {}, 0.4),
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("arch", "options"), _LECTURE)
-def test_lecture_architecture_learns_letters(arch: str, options: dict, letters: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("arch", "options", "floor"), _LECTURE)
+def test_lecture_architecture_learns_letters(arch: str, options: dict, floor: float, letters: Path,
+                                             tmp_path: Path) -> None:
     """15 epochs with the recommended config, as `workbench train --dataset imagefolder` runs it."""
     config = recommended_config(arch, "imagefolder", {"epochs": 15, "device": "auto"})
     result = run_training(TrainJob(arch=arch, dataset="imagefolder", arch_options=options, config=config,
                                    data_root=letters, workspace=tmp_path))  # fmt: skip
     assert result.status == "completed", result.message
-    assert result.best_val_accuracy >= 0.2, f"{arch}: best validation accuracy {result.best_val_accuracy:.3f}"
+    assert result.best_val_accuracy >= floor, f"{arch}: best validation accuracy {result.best_val_accuracy:.3f}"
