@@ -83,3 +83,17 @@ def test_pause_in_the_training_menu_follows_the_button(window: MainWindow, qtbot
     with qtbot.waitSignal(panel.runFinished, timeout=10_000):
         window.stop_training()
     assert not pause.isEnabled() and not pause.isChecked()
+
+
+def test_a_data_sets_none_choice_reads_auto() -> None:
+    """An image folder's channels default (None) is decided from the data: the box says "auto", the value stays None."""
+    from workbench.data import get_dataset
+    from workbench.ui.dataset_options import DatasetOptionsForm
+
+    form = DatasetOptionsForm()
+    form.set_options(get_dataset("imagefolder").options)
+    channels = form.field("channels")
+    assert isinstance(channels, QComboBox)
+    assert [channels.itemText(i) for i in range(channels.count())] == ["auto", "1", "3"]
+    assert channels.currentData() is None
+    form.deleteLater()

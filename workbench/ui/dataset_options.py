@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
+from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
 from workbench.ui.option_field import OptionField
 from workbench.ui.tasks import Task, TaskSink
@@ -65,11 +65,7 @@ class DatasetOptionsForm(QWidget):
             self._form.removeRow(0)
         self.fields = []
         for spec in options:
-            row = OptionField(spec)
-            if isinstance(row.widget, QComboBox):   # None is "decided from the data": say so
-                for i in range(row.widget.count()):
-                    if row.widget.itemData(i) is None:
-                        row.widget.setItemText(i, "auto")
+            row = OptionField(spec, none_label="auto")   # a data set's None is "decided from the data"
             if texts and spec.name in texts:
                 row.set_text(texts[spec.name])
             row.connect(self._on_edit)

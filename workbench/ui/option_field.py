@@ -30,14 +30,16 @@ INVALID_STYLE = "border: 2px solid #d9534f; border-radius: 3px;"  # readable on 
 class OptionField:
     """One form row: the editor widget plus how to read its value."""
 
-    def __init__(self, spec: OptionSpec) -> None:
+    def __init__(self, spec: OptionSpec, none_label: str = "None") -> None:
+        """`none_label`: how a choice of None reads (e.g. "auto" where None means decided from the data)."""
         self.spec = spec
         default = spec.default
         self.widget: QWidget
         if spec.choices is not None:
             box = QComboBox()
             for choice in spec.choices:
-                box.addItem(choice if isinstance(choice, str) else repr(choice), choice)
+                box.addItem(none_label if choice is None else choice if isinstance(choice, str) else repr(choice),
+                            choice)
             box.setCurrentIndex(max(0, list(spec.choices).index(default)) if default in spec.choices else 0)
             self.widget = box
         elif isinstance(default, bool):
