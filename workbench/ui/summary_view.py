@@ -133,9 +133,8 @@ class SummaryView(QWidget):
         if sizes[1] < 250:  # the placeholder's size: give the charts a usable share
             sizes = [int(total * 0.55), total - int(total * 0.55)]
         self.splitter.setSizes(sizes)
-        if self.summary is not None:
-            self.chart.set_layers(self.summary.layers)
-            self.chart.set_stale(self.is_stale())
+        if self.summary is not None:   # drawn a turn later, merged with a summary that arrives meanwhile
+            self._chart_timer.start()
 
     def set_pending(self, arch: str) -> None:
         """A new summary is being computed: the one shown stays visible, greyed, with a "computing…" note."""
