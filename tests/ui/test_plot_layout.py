@@ -177,6 +177,8 @@ def test_robust_range_rules() -> None:
     assert full is not None and not full.clipped and full.hi >= 2.3
     quick = np.concatenate([np.linspace(2.3, 0.2, 5), np.full(95, 0.05)])   # a very quick drop is not divergence
     assert not robust_y_range([quick]).clipped
+    rising = np.linspace(0.1, 0.5, 100)          # well above its start, but so is most of the curve: not clipped
+    assert not robust_y_range([rising]).clipped
     diverged = np.concatenate([falling, [5e4, 1e9]])
     clipped = robust_y_range([diverged], floor_zero=True)
     assert clipped.clipped and clipped.peak == 1e9 and clipped.hi < 3.0
