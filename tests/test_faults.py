@@ -365,12 +365,17 @@ def test_folder_problems_are_named_not_called_unreadable(tmp_path: Path, capsys:
     assert rc == 2 and "needs at least two classes" in err
 
 
-def test_a_streamed_folder_whose_images_all_fail_does_not_complete(tmp_path: Path) -> None:
+def _streamed_letters(tmp_path: Path, epochs: int) -> tuple[Path, TrainJob]:
+    """A two-class folder of letters and a LeNet job that streams it from disk."""
     folder = tmp_path / "imgs"
     _letters(folder, "ab")
-    job = TrainJob(arch="lenet", dataset="imagefolder", data_root=folder, workspace=tmp_path / "ws",
-                   config=TrainConfig(epochs=2, batch_size=4, device="cpu", image_size=28),
-                   dataset_options={"streaming": True})
+    return folder, TrainJob(arch="lenet", dataset="imagefolder", data_root=folder, workspace=tmp_path / "ws",
+                            config=TrainConfig(epochs=epochs, batch_size=4, device="cpu", image_size=28),
+                            dataset_options={"streaming": True})
+
+
+def test_a_streamed_folder_whose_images_all_fail_does_not_complete(tmp_path: Path) -> None:
+    folder, job = _streamed_letters(tmp_path, epochs=2)
 
     class BreakFiles(Callback):  # after the scan, every file turns into garbage
         def on_fit_start(self, e: object) -> None:
@@ -383,11 +388,7 @@ def test_a_streamed_folder_whose_images_all_fail_does_not_complete(tmp_path: Pat
 
 
 def test_streamed_images_that_fail_are_counted(tmp_path: Path) -> None:
-    folder = tmp_path / "imgs"
-    _letters(folder, "ab")
-    job = TrainJob(arch="lenet", dataset="imagefolder", data_root=folder, workspace=tmp_path / "ws",
-                   config=TrainConfig(epochs=1, batch_size=4, device="cpu", image_size=28),
-                   dataset_options={"streaming": True})
+    folder, job = _streamed_letters(tmp_path, epochs=1)
 
     class BreakTwo(Callback):
         def on_fit_start(self, e: object) -> None:

@@ -87,13 +87,19 @@ def _drawn_axis_labels(axis: Any) -> list[str]:
     return [text for _rect, _flags, text in texts if text]
 
 
-def test_bar_chart_axis_is_labelled_with_the_layer_names(qtbot: Any, view: SummaryView) -> None:
+def _lenet_charted(qtbot: Any, view: SummaryView) -> Any:
+    """LeNet's summary shown with its charts, on screen and drawn (the charts follow the tree a turn later)."""
     view.attach_chart()
     summary = summarize("lenet")
     view.set_summary(summary)
     view.show()
     qtbot.waitExposed(view)
-    qtbot.waitUntil(view.chart_is_current, timeout=5000)  # the charts follow the tree one event-loop turn later
+    qtbot.waitUntil(view.chart_is_current, timeout=5000)
+    return summary
+
+
+def test_bar_chart_axis_is_labelled_with_the_layer_names(qtbot: Any, view: SummaryView) -> None:
+    summary = _lenet_charted(qtbot, view)
     leaves = [r for r in summary.layers if r.is_leaf and (r.params or r.mult_adds)]
     chart = view.chart
     assert chart.tick_labels() == [r.name for r in leaves] == ["model.0", "model.3", "model.7", "model.9",
@@ -107,12 +113,7 @@ def test_bar_chart_axis_is_labelled_with_the_layer_names(qtbot: Any, view: Summa
 
 
 def test_hovering_a_bar_names_its_layer(qtbot: Any, view: SummaryView) -> None:
-    view.attach_chart()
-    summary = summarize("lenet")
-    view.set_summary(summary)
-    view.show()
-    qtbot.waitExposed(view)
-    qtbot.waitUntil(view.chart_is_current, timeout=5000)
+    summary = _lenet_charted(qtbot, view)
     chart = view.chart
     target = next(r for r in summary.layers if r.name == "model.3")
     for plot in (chart.params_plot, chart.macs_plot):
