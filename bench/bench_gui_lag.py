@@ -113,6 +113,10 @@ def main() -> int:
 
     app = make_application([])  # as the app does: gc guard, thread tuning
     import_engine()             # what the app has imported (off the GUI thread) before the panels are built
+    if args.scenario == "summaries":
+        from workbench.models.summary_process import shared_processes
+
+        shared_processes().warm()  # as the start-up task does
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval)
     spans: list[Span] = []

@@ -7,7 +7,8 @@ process (started once, beside the window): `summarize(...)` with the same archit
 options. The two alternate call by call, so a machine whose load changes meanwhile affects both alike. First
 calls (lazy imports of torchinfo, torchvision's builders) are reported apart from the median of the repeats;
 "cpu" is the computing thread's own CPU time (what is left when the wall time also counts waiting for a core or
-for the GIL).
+for the GIL). The window computes in its summary helper process (`workbench.models.summary_process`), so its
+thread only waits: its "cpu" is near zero, and "compute" includes the pipe round trip.
 
     QT_QPA_PLATFORM=offscreen python bench/bench_summary_window.py [--repeats 3] [--arch resnet18 ...]
 """

@@ -24,7 +24,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,8 @@ SUMMARY_FORMAT = 1               # bump when the JSON form changes
 SHIPPED_NAME = "summaries.json"
 LAYER_FIELDS = tuple(f.name for f in dataclasses.fields(LayerRow))
 PARAM_FIELDS = tuple(f.name for f in dataclasses.fields(ParamRow))
-_NOT_FINGERPRINTED = frozenset({"summary_cache.py", "tv.py"})  # neither changes a shipped summary
+_NOT_FINGERPRINTED = frozenset({"summary_cache.py", "summary_process.py", "tv.py"})  # none changes a shipped summary
+SummarizeFn = Callable[..., ModelSummary]  # summarize(arch, *, input_shape, num_classes, options)
 DIGITS_INPUT = (1, 10)           # channels and classes of the bundled digits (the app's first data set)
 
 
@@ -181,15 +182,15 @@ class SummaryCache:
         return self.get(key)
 
     def summarize(self, arch: str, *, input_shape: Sequence[int] | None = None, num_classes: int | None = None,
-                  options: Mapping[str, Any] | None = None) -> ModelSummary:
-        """`workbench.models.summarize` through the cache."""
+                  options: Mapping[str, Any] | None = None, compute: SummarizeFn | None = None) -> ModelSummary:
+        """`workbench.models.summarize` (or `compute`, called the same way) through the cache."""
         found = self.lookup(arch, input_shape=input_shape, num_classes=num_classes, options=options)
         if found is not None:
             return found
         from workbench.models.registry import check_input_shape
 
         shape = check_input_shape(input_shape) if input_shape is not None else None
-        summary = summarize(arch, input_shape=shape, num_classes=num_classes, options=dict(options or {}))
+        summary = (compute or summarize)(arch, input_shape=shape, num_classes=num_classes, options=dict(options or {}))
         with self._lock:
             self.computed += 1
         self.put(summary)

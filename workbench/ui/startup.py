@@ -50,7 +50,11 @@ def import_engine() -> EngineCatalog:
 def engine_import_task(sink: TaskSink) -> EngineCatalog:
     """The start-up task: `import_engine` reported as one stage."""
     sink.progress("Loading the model zoo and torch…", -1.0)
-    return import_engine()
+    catalog = import_engine()
+    from workbench.models.summary_process import shared_processes
+
+    shared_processes().warm()  # the summary helper imports torch while the user looks at the first summary
+    return catalog
 
 
 class FirstPaintWatcher(QObject):

@@ -42,11 +42,14 @@ class SummaryRequest:
 
 def engine_summarize(arch: str, input_shape: tuple[int, int, int] | None, num_classes: int | None,
                      options: dict[str, Any]) -> ModelSummary:
-    """The engine's summarize through the session's summary cache (imported lazily: it pulls in torch); a result
-    that arrives too late to be shown is still cached."""
+    """The engine's summarize through the session's summary cache (imported lazily: it pulls in torch), computed in
+    a helper process so that this thread never holds the GIL for long; a result that arrives too late to be shown
+    is still cached."""
     from workbench.models.summary_cache import session_cache
+    from workbench.models.summary_process import shared_processes
 
-    return session_cache().summarize(arch, input_shape=input_shape, num_classes=num_classes, options=options)
+    return session_cache().summarize(arch, input_shape=input_shape, num_classes=num_classes, options=options,
+                                     compute=shared_processes().summarize)
 
 
 def engine_lookup(arch: str, input_shape: tuple[int, int, int] | None, num_classes: int | None,
