@@ -86,8 +86,14 @@ def test_options_change_the_row_and_bad_options_say_why(qtbot, view) -> None:
     fill(qtbot, view, ("resnet20",))
     view.show_options("resnet20")
     assert view.picker.optionsBox.isVisible() and view.picker.optionsBox.title() == "Options of resnet20"
+    from workbench.models.summary_cache import session_cache
+    from workbench.models.summary_process import shared_processes
+
+    session_cache().clear()
+    answered = shared_processes().answered
     with qtbot.waitSignal(view.rowsShown, timeout=WAIT_MS):
         view.set_option("resnet20", "residual", "False")
+    assert shared_processes().answered == answered + 1       # summarised in the helper process, not in the view's thread
     (outcome,) = view.outcomes()
     assert outcome.row.params == expected_row("resnet20", {"residual": False}).params
     assert view.table.item(0, 0).text() == "resnet20 (residual=False)"

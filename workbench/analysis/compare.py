@@ -88,15 +88,19 @@ def compare_architectures(
     batch_size: int = DEFAULT_BATCH,
     workspace: Path | None = None,
     progress: Progress | None = None,
+    summarize_fn: Callable[..., Any] | None = None,
 ) -> Comparison:
     """One row per architecture (each at its natural input unless `input_shape` is given).
 
     `options` maps an architecture name to its options. Every architecture is summarised (and so validated)
     before anything is measured. With `measure`, each is trained and run for about `duration_s` seconds per
     mode on `device`. The workspace is only read; one without a database gives None for runs and accuracy.
+    `summarize_fn` (called like `workbench.models.summarize`) computes the summaries: the app's computes them in a
+    helper process, through its session cache.
     """
     from workbench.models import summarize
 
+    summarize = summarize_fn or summarize
     if not archs:
         raise WorkbenchError("Name at least one architecture to compare, e.g. `workbench compare vgg_cifar nin`.")
     options = options or {}

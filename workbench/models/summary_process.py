@@ -255,6 +255,16 @@ def shared_processes() -> SummaryProcesses:
         return _shared
 
 
+def summarize_in_helper(arch: str, *, input_shape: Shape | None = None, num_classes: int | None = None,
+                        options: dict[str, Any] | None = None) -> ModelSummary:
+    """`summarize` through the session cache, computed (when not cached) by the shared helpers: what the app's
+    threads call, so that they wait on a pipe instead of holding the GIL."""
+    from workbench.models.summary_cache import session_cache
+
+    return session_cache().summarize(arch, input_shape=input_shape, num_classes=num_classes, options=options,
+                                     compute=shared_processes().summarize)
+
+
 # --- the helper's side ---------------------------------------------------------------------------------------
 def _answer(request: dict[str, Any]) -> dict[str, Any]:
     from workbench.models.registry import check_input_shape

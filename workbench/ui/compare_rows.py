@@ -70,6 +70,7 @@ def compare_task(entries: Sequence[CompareEntry], *, channels: int | None, class
         from workbench.analysis.compare import compare_architectures
         from workbench.errors import WorkbenchError
         from workbench.models import resolve_options
+        from workbench.models.summary_process import summarize_in_helper
 
         outcomes = []
         for n, (entry, timed) in enumerate(zip(todo, flags)):
@@ -81,7 +82,8 @@ def compare_task(entries: Sequence[CompareEntry], *, channels: int | None, class
                 shape, k = entry_input(entry.arch, options, channels, classes)
                 result = compare_architectures([entry.arch], input_shape=shape, num_classes=k,
                                                options={entry.arch: options}, measure=timed, device="cpu",
-                                               duration_s=duration_s, workspace=workspace)
+                                               duration_s=duration_s, workspace=workspace,
+                                               summarize_fn=summarize_in_helper)
                 outcomes.append(CompareOutcome(entry, result.rows[0]))
             except WorkbenchError as exc:
                 outcomes.append(CompareOutcome(entry, None, str(exc)))

@@ -45,11 +45,9 @@ def engine_summarize(arch: str, input_shape: tuple[int, int, int] | None, num_cl
     """The engine's summarize through the session's summary cache (imported lazily: it pulls in torch), computed in
     a helper process so that this thread never holds the GIL for long; a result that arrives too late to be shown
     is still cached."""
-    from workbench.models.summary_cache import session_cache
-    from workbench.models.summary_process import shared_processes
+    from workbench.models.summary_process import summarize_in_helper
 
-    return session_cache().summarize(arch, input_shape=input_shape, num_classes=num_classes, options=options,
-                                     compute=shared_processes().summarize)
+    return summarize_in_helper(arch, input_shape=input_shape, num_classes=num_classes, options=options)
 
 
 def engine_lookup(arch: str, input_shape: tuple[int, int, int] | None, num_classes: int | None,
