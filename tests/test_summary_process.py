@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -50,6 +52,7 @@ def test_a_helper_computes_exactly_the_engines_summary_and_reports_user_errors_a
                                 options={"block_info": ((1, 16), (1, 32))})
         assert got == summarize("vgg", input_shape=(1, 32, 32), num_classes=7,
                                 options={"block_info": ((1, 16), (1, 32))})
+        os.kill(helpers._idle[0].process.pid, signal.SIGINT)              # Ctrl+C in the terminal: the app's business
         with pytest.raises(WorkbenchError) as too_small:
             helpers.summarize("vgg16", input_shape=(1, 8, 8))
         with pytest.raises(WorkbenchError) as here:
@@ -77,6 +80,16 @@ def test_a_helper_that_dies_is_reported_and_replaced(stubs: SummaryProcesses) ->
     with pytest.raises(WorkbenchError, match=r"^stub lenet$"):            # a new helper answers the next request
         stubs.summarize("lenet")
     assert (stubs.started, stubs.running) == (2, 1)
+
+
+def test_a_helper_killed_while_idle_is_replaced_without_an_error(stubs: SummaryProcesses) -> None:
+    stubs.warm()
+    (helper,) = stubs._idle
+    helper.process.kill()
+    helper.process.wait(timeout=60)
+    with pytest.raises(WorkbenchError, match="stub lenet"):              # answered by a new helper
+        stubs.summarize("lenet")
+    assert stubs.started == 2 and stubs.running == 1
 
 
 def test_two_requests_at_once_get_two_helpers_and_later_ones_reuse_them(stubs: SummaryProcesses, tmp_path) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -191,6 +192,9 @@ class SummaryProcesses:
                     return None
                 if self._idle:
                     helper = self._idle.pop()
+                    if helper.process.poll() is not None:  # it died while idle (killed from outside): replace it
+                        helper.close()
+                        continue
                 elif len(self._busy) < self._max:
                     started = self._start_locked()
                     if started is None:
@@ -292,12 +296,16 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
 
 def main() -> None:
     """The helper: answers on the real stdout; anything else printed goes to stderr."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the app's terminal is the app's to handle
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     import torch
 
     torch.set_num_threads(1)  # summaries run on the meta device: a second thread would only take the app's core
-    serve(sys.stdin, answers)
+    try:
+        serve(sys.stdin, answers)
+    except BrokenPipeError:  # the app is gone: nobody to answer
+        pass
 
 
 if __name__ == "__main__":
