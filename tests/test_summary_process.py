@@ -16,7 +16,13 @@ import pytest
 
 from workbench.errors import WorkbenchError
 from workbench.models import summarize
-from workbench.models.summary_process import SummaryProcessError, SummaryProcesses, serve
+from workbench.models.summary_process import (
+    Cancellation,
+    SummaryCancelled,
+    SummaryProcessError,
+    SummaryProcesses,
+    serve,
+)
 
 # A helper that answers without torch (fast to start): "die" kills itself mid-request, "slow" waits for a line
 # on a pipe named by its options, "bug" is answered with an unexpected error, anything else is answered with a user error naming the architecture.
@@ -79,7 +85,7 @@ def test_a_helper_that_dies_is_reported_and_replaced(stubs: SummaryProcesses) ->
     assert stubs.running == 0 and stubs.broken is None
     with pytest.raises(WorkbenchError, match=r"^stub lenet$"):            # a new helper answers the next request
         stubs.summarize("lenet")
-    assert (stubs.started, stubs.running) == (2, 1)
+    assert stubs.started == 3 and stubs.running == 2                      # ... and a second one is started beside it
 
 
 def test_a_helper_killed_while_idle_is_replaced_without_an_error(stubs: SummaryProcesses) -> None:
@@ -89,7 +95,7 @@ def test_a_helper_killed_while_idle_is_replaced_without_an_error(stubs: SummaryP
     helper.process.wait(timeout=60)
     with pytest.raises(WorkbenchError, match="stub lenet"):              # answered by a new helper
         stubs.summarize("lenet")
-    assert stubs.started == 2 and stubs.running == 1
+    assert stubs.started == 3 and stubs.running == 2
 
 
 def test_two_requests_at_once_get_two_helpers_and_later_ones_reuse_them(stubs: SummaryProcesses, tmp_path) -> None:
@@ -115,6 +121,36 @@ def test_two_requests_at_once_get_two_helpers_and_later_ones_reuse_them(stubs: S
         with pytest.raises(WorkbenchError):
             stubs.summarize(arch)
     assert stubs.started == 2 and stubs.running == 2
+
+
+def test_a_cancelled_summary_ends_its_helper_and_the_next_request_gets_a_new_one(stubs: SummaryProcesses,
+                                                                                 tmp_path) -> None:
+    gate = tmp_path / "gate"
+    subprocess.run(["mkfifo", str(gate)], check=True)                    # never opened for writing: waits for ever
+    cancellation = Cancellation()
+    raised: list[BaseException] = []
+
+    def slow() -> None:
+        try:
+            stubs.summarize("slow", options={"gate": str(gate)}, cancellation=cancellation)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    for _ in range(6000):                                                 # until the request is in a helper
+        if cancellation._helper is not None:
+            break
+        thread.join(0.01)
+    cancellation.cancel()
+    thread.join(60)
+    assert not thread.is_alive() and len(raised) == 1 and type(raised[0]) is SummaryCancelled
+    assert str(raised[0]) == "The summary of slow was cancelled."
+    assert stubs.running == 0 and stubs.broken is None
+    with pytest.raises(WorkbenchError, match="stub lenet"):
+        stubs.summarize("lenet")
+    with pytest.raises(SummaryCancelled):                                 # cancelled before it was sent
+        stubs.summarize("lenet", cancellation=cancellation)
 
 
 @pytest.mark.parametrize("argv", [["/nonexistent/python"], [sys.executable, "-c", "import sys; sys.exit(3)"]])

@@ -111,3 +111,26 @@ def test_shutdown_abandons_a_summary_that_runs_too_long(qtbot: Any) -> None:
     # An abandoned task delivers nothing at all: not even the result that a merely invalidated one would hand in
     # (and the worker would then report as dropped).
     assert got == [] and dropped == []
+
+
+def test_shutdown_ends_the_helper_process_computing_a_summary_instead_of_waiting(qtbot: Any, tmp_path: Any,
+                                                                                monkeypatch: Any) -> None:
+    import subprocess
+    import sys
+
+    from tests.test_summary_process import STUB
+    from workbench.models import summary_process
+
+    gate = tmp_path / "gate"
+    subprocess.run(["mkfifo", str(gate)], check=True)          # never opened for writing: the helper waits for ever
+    helpers = summary_process.SummaryProcesses(2, argv=[sys.executable, "-c", STUB])
+    monkeypatch.setattr(summary_process, "_shared", helpers)
+    worker = SummaryWorker()                                   # the app's: the engine's summaries, in helpers
+    failed: list[str] = []
+    worker.failed.connect(lambda rid, message, details, user: failed.append(message))
+    with qtbot.waitSignal(worker.started, timeout=10_000):
+        worker.request("slow", options={"gate": str(gate)})
+    qtbot.waitUntil(lambda: helpers.running == 1, timeout=60_000)
+    assert worker.shutdown(60_000)                             # the helper was ended: the thread returned
+    assert helpers.running == 0 and failed == []               # and nothing was reported
+    helpers.shutdown()

@@ -16,6 +16,7 @@ window, never broken.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import signal
@@ -45,6 +46,33 @@ class _RemoteTraceback(Exception):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class SummaryCancelled(SummaryProcessError):
+    """The summary was cancelled (its helper was ended) before it was answered."""
+
+
+class Cancellation:
+    """Lets another thread abandon a summary that a helper is computing: `cancel()` ends that helper at once (a
+    new one replaces it), so the waiting thread returns instead of waiting for an answer nobody wants."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._helper: _Helper | None = None
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Abandon the summary (from any thread); the call waiting for it raises SummaryCancelled."""
+        with self._lock:
+            self.cancelled = True
+            helper = self._helper
+        if helper is not None and helper.process.poll() is None:
+            helper.process.kill()
+
+    def _attach(self, helper: _Helper | None) -> bool:
+        with self._lock:
+            self._helper = helper
+            return not self.cancelled
 
 
 class _HelperDied(Exception):
@@ -138,17 +166,23 @@ class SummaryProcesses:
                 self._idle.append(helper)
 
     def summarize(self, arch: str, *, input_shape: Shape | None = None, num_classes: int | None = None,
-                  options: dict[str, Any] | None = None) -> ModelSummary:
-        """`workbench.models.summarize` in a helper process (blocks the calling thread, not its GIL)."""
+                  options: dict[str, Any] | None = None, cancellation: Cancellation | None = None) -> ModelSummary:
+        """`workbench.models.summarize` in a helper process (blocks the calling thread, not its GIL);
+        `cancellation.cancel()` from another thread abandons it (SummaryCancelled)."""
         helper = self._checkout()
         if helper is None:
             return self._summarize_here(arch, input_shape, num_classes, options)
+        if cancellation is not None and not cancellation._attach(helper):
+            self._checkin(helper)
+            raise SummaryCancelled(f"The summary of {arch} was cancelled.")
         request = {"arch": arch, "input_shape": list(input_shape) if input_shape is not None else None,
                    "num_classes": num_classes, "options": tag(dict(options or {}))}
         try:
             answer = helper.call(request)
         except _HelperDied:
             self._discard(helper)
+            if cancellation is not None and cancellation.cancelled:
+                raise SummaryCancelled(f"The summary of {arch} was cancelled.") from None
             if self._closed:
                 raise SummaryProcessError("The summary was abandoned because the app is closing.") from None
             code = helper.exit_code()
@@ -158,9 +192,13 @@ class SummaryProcesses:
             raise SummaryProcessError(
                 f"The process computing the summary of {arch} stopped unexpectedly (exit code {code}); select the "
                 f"architecture again to retry.") from _RemoteTraceback(helper.stderr_tail())
+        finally:
+            if cancellation is not None:
+                cancellation._attach(None)
         with self._cond:
             self.answered += 1
         self._checkin(helper)
+        self._top_up()
         return _answer_to_summary(answer)
 
     def shutdown(self) -> None:
@@ -184,6 +222,15 @@ class SummaryProcesses:
             return None
         self.started += 1
         return helper
+
+    def _top_up(self) -> None:
+        """Once a helper has answered, start the others in the background: a request made while one helper is busy
+        (on a summary the user has moved away from) then finds one ready instead of waiting for torch to import."""
+        with self._cond:
+            if not self._closed and not self.broken and len(self._idle) + len(self._busy) < self._max:
+                helper = self._start_locked()
+                if helper is not None:
+                    self._idle.append(helper)
 
     def _checkout(self) -> _Helper | None:
         with self._cond:
@@ -260,13 +307,15 @@ def shared_processes() -> SummaryProcesses:
 
 
 def summarize_in_helper(arch: str, *, input_shape: Shape | None = None, num_classes: int | None = None,
-                        options: dict[str, Any] | None = None) -> ModelSummary:
+                        options: dict[str, Any] | None = None, cancellation: Cancellation | None = None
+                        ) -> ModelSummary:
     """`summarize` through the session cache, computed (when not cached) by the shared helpers: what the app's
     threads call, so that they wait on a pipe instead of holding the GIL."""
     from workbench.models.summary_cache import session_cache
 
+    compute = functools.partial(shared_processes().summarize, cancellation=cancellation)
     return session_cache().summarize(arch, input_shape=input_shape, num_classes=num_classes, options=options,
-                                     compute=shared_processes().summarize)
+                                     compute=compute)
 
 
 # --- the helper's side ---------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from workbench.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
     from workbench.models.summary import ModelSummary
+    from workbench.models.summary_process import Cancellation
 
 # (arch, input_shape, num_classes, options) -> ModelSummary; the engine's summarize is thread-safe.
 ComputeFn = Callable[[str, tuple[int, int, int] | None, int | None, dict[str, Any]], Any]
@@ -41,13 +42,14 @@ class SummaryRequest:
 
 
 def engine_summarize(arch: str, input_shape: tuple[int, int, int] | None, num_classes: int | None,
-                     options: dict[str, Any]) -> ModelSummary:
+                     options: dict[str, Any], cancellation: Cancellation | None = None) -> ModelSummary:
     """The engine's summarize through the session's summary cache (imported lazily: it pulls in torch), computed in
     a helper process so that this thread never holds the GIL for long; a result that arrives too late to be shown
-    is still cached."""
+    is still cached. `cancellation` abandons it (at shutdown)."""
     from workbench.models.summary_process import summarize_in_helper
 
-    return summarize_in_helper(arch, input_shape=input_shape, num_classes=num_classes, options=options)
+    return summarize_in_helper(arch, input_shape=input_shape, num_classes=num_classes, options=options,
+                               cancellation=cancellation)
 
 
 def engine_lookup(arch: str, input_shape: tuple[int, int, int] | None, num_classes: int | None,
@@ -70,7 +72,7 @@ class SummaryWorker(QObject):
                  lookup: LookupFn | None = None) -> None:
         """Without `compute`, the engine's summarize and the session cache (`lookup` defaults to it)."""
         super().__init__(parent)
-        self._compute: ComputeFn = compute or engine_summarize
+        self._compute: ComputeFn | None = compute  # None: the engine's, in a helper process (cancellable)
         self._lookup: LookupFn | None = lookup if compute is not None or lookup is not None else engine_lookup
         self.computations = 0             # requests sent to a thread
         self.cache_hits = 0               # requests answered by `lookup`
@@ -130,8 +132,16 @@ class SummaryWorker(QObject):
         self._running.append(runner)
         self.computations += 1
         compute = self._compute
-        runner.start(lambda sink: compute(request.arch, request.input_shape, request.num_classes,
-                                          dict(request.options)))
+        if compute is None:
+            from workbench.models.summary_process import Cancellation
+
+            cancellation = Cancellation()  # shutdown() ends the helper instead of waiting for its answer
+            runner.start(lambda sink: engine_summarize(request.arch, request.input_shape, request.num_classes,
+                                                       dict(request.options), cancellation),
+                         on_cancel=cancellation.cancel)
+        else:
+            runner.start(lambda sink: compute(request.arch, request.input_shape, request.num_classes,
+                                              dict(request.options)))
         self.started.emit(request.request_id)
 
     def _request_id(self) -> int:
@@ -166,8 +176,9 @@ class SummaryWorker(QObject):
         self._start_waiting()
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Discard waiting work and wait up to `timeout_ms` in all for the running summaries; any still running
-        then is abandoned (a daemon thread with nothing to save). True when none was left running."""
+        """Discard waiting work and wait up to `timeout_ms` in all for the running summaries (a summary in a helper
+        process is cancelled at once: its helper is ended); any still running then is abandoned (a daemon thread
+        with nothing to save). True when none was left running."""
         self.invalidate()
         deadline = time.monotonic() + max(0, timeout_ms) / 1000
         finished = True
