@@ -114,6 +114,8 @@ def main() -> int:
     from workbench.ui.app import make_application
     from workbench.ui.startup import import_engine
 
+    if args.scenario == "summaries":  # every summary computed (an architecture seen first): before the cache exists
+        os.environ["WORKBENCH_NO_SHIPPED_SUMMARIES"] = "1"
     app = make_application([])  # as the app does: gc guard, thread tuning
     import_engine()             # what the app has imported (off the GUI thread) before the panels are built
     if args.scenario == "summaries":
@@ -225,7 +227,6 @@ def run_summaries(args: argparse.Namespace, app: Any, workspace: Path, start_mea
     from workbench.ui.main_window import MainWindow
 
     os.environ["WORKBENCH_HOME"] = str(workspace)
-    os.environ["WORKBENCH_NO_SHIPPED_SUMMARIES"] = "1"  # every summary computed: an architecture seen first
     window = MainWindow(workspace, QSettings(str(workspace / "s.ini"), QSettings.Format.IniFormat))
     window.resize(1400, 900)
     window.show()
@@ -250,7 +251,8 @@ def run_summaries(args: argparse.Namespace, app: Any, workspace: Path, start_mea
     app.exec()
     window.summaryShown.disconnect(on_shown)
     window.close()
-    return f"archs={args.archs} summaries shown={shown['count']}"
+    computed = window.worker.computations
+    return f"archs={args.archs} summaries shown={shown['count']} (computed: {computed})"
 
 
 if __name__ == "__main__":

@@ -58,7 +58,9 @@ def test_a_helper_computes_exactly_the_engines_summary_and_reports_user_errors_a
                                 options={"block_info": ((1, 16), (1, 32))})
         assert got == summarize("vgg", input_shape=(1, 32, 32), num_classes=7,
                                 options={"block_info": ((1, 16), (1, 32))})
-        os.kill(helpers._idle[0].process.pid, signal.SIGINT)              # Ctrl+C in the terminal: the app's business
+        pid = helpers._idle[0].process.pid
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)  # background
+        os.kill(pid, signal.SIGINT)                                       # Ctrl+C in the terminal: the app's business
         with pytest.raises(WorkbenchError) as too_small:
             helpers.summarize("vgg16", input_shape=(1, 8, 8))
         with pytest.raises(WorkbenchError) as here:
@@ -85,7 +87,7 @@ def test_a_helper_that_dies_is_reported_and_replaced(stubs: SummaryProcesses) ->
     assert stubs.running == 0 and stubs.broken is None
     with pytest.raises(WorkbenchError, match=r"^stub lenet$"):            # a new helper answers the next request
         stubs.summarize("lenet")
-    assert stubs.started == 3 and stubs.running == 2                      # ... and a second one is started beside it
+    assert (stubs.started, stubs.running) == (2, 1)
 
 
 def test_a_helper_killed_while_idle_is_replaced_without_an_error(stubs: SummaryProcesses) -> None:
@@ -95,7 +97,7 @@ def test_a_helper_killed_while_idle_is_replaced_without_an_error(stubs: SummaryP
     helper.process.wait(timeout=60)
     with pytest.raises(WorkbenchError, match="stub lenet"):              # answered by a new helper
         stubs.summarize("lenet")
-    assert stubs.started == 3 and stubs.running == 2
+    assert (stubs.started, stubs.running) == (2, 1)
 
 
 def test_two_requests_at_once_get_two_helpers_and_later_ones_reuse_them(stubs: SummaryProcesses, tmp_path) -> None:
@@ -121,6 +123,32 @@ def test_two_requests_at_once_get_two_helpers_and_later_ones_reuse_them(stubs: S
         with pytest.raises(WorkbenchError):
             stubs.summarize(arch)
     assert stubs.started == 2 and stubs.running == 2
+
+
+def test_with_one_helper_a_second_request_waits_for_it(tmp_path) -> None:
+    helpers = SummaryProcesses(1, argv=[sys.executable, "-c", STUB])
+    gate = tmp_path / "gate"
+    subprocess.run(["mkfifo", str(gate)], check=True)
+    answered: list[str] = []
+
+    def ask(arch: str, options: dict) -> None:
+        try:
+            helpers.summarize(arch, options=options)
+        except WorkbenchError as exc:
+            answered.append(str(exc))
+
+    slow = threading.Thread(target=ask, args=("slow", {"gate": str(gate)}))
+    slow.start()
+    with open(gate, "w") as opened:                                       # the helper is busy with "slow" now
+        second = threading.Thread(target=ask, args=("second", {}))
+        second.start()
+        second.join(0.2)
+        assert second.is_alive()                                          # waiting: no second helper to run it
+        opened.write("go\n")
+    slow.join()
+    second.join()
+    assert answered == ["stub slow", "stub second"] and helpers.started == 1
+    helpers.shutdown()
 
 
 def test_a_cancelled_summary_ends_its_helper_and_the_next_request_gets_a_new_one(stubs: SummaryProcesses,

@@ -113,8 +113,9 @@ def test_shutdown_abandons_a_summary_that_runs_too_long(qtbot: Any) -> None:
     assert got == [] and dropped == []
 
 
-def test_shutdown_ends_the_helper_process_computing_a_summary_instead_of_waiting(qtbot: Any, tmp_path: Any,
-                                                                                monkeypatch: Any) -> None:
+def _stub_helpers(monkeypatch: Any, tmp_path: Any) -> tuple[Any, Any]:
+    """The app's shared helper replaced by a torch-free stub (tests/test_summary_process.py) and a FIFO its "slow"
+    request waits on."""
     import subprocess
     import sys
 
@@ -122,10 +123,34 @@ def test_shutdown_ends_the_helper_process_computing_a_summary_instead_of_waiting
     from workbench.models import summary_process
 
     gate = tmp_path / "gate"
-    subprocess.run(["mkfifo", str(gate)], check=True)          # never opened for writing: the helper waits for ever
-    helpers = summary_process.SummaryProcesses(2, argv=[sys.executable, "-c", STUB])
+    subprocess.run(["mkfifo", str(gate)], check=True)
+    helpers = summary_process.SummaryProcesses(1, argv=[sys.executable, "-c", STUB])
     monkeypatch.setattr(summary_process, "_shared", helpers)
-    worker = SummaryWorker()                                   # the app's: the engine's summaries, in helpers
+    return helpers, gate
+
+
+def test_with_the_helper_busy_the_newest_request_goes_next(qtbot: Any, tmp_path: Any, monkeypatch: Any) -> None:
+    helpers, gate = _stub_helpers(monkeypatch, tmp_path)
+    worker = SummaryWorker()                                   # the app's: the engine's summaries, in the helper
+    dropped: list[int] = []
+    worker.dropped.connect(dropped.append)
+    slow = worker.request("slow", options={"gate": str(gate)})
+    qtbot.waitUntil(lambda: helpers.running == 1, timeout=60_000)
+    second = worker.request("second")                          # waits for the helper ...
+    with qtbot.waitSignal(worker.failed, timeout=60_000) as answered:
+        newest = worker.request("newest")                      # ... and is replaced by the newest request
+        with open(gate, "w") as opened:
+            opened.write("go\n")                               # the stale slow summary ends
+    assert answered.args[0] == newest and answered.args[1] == "stub newest"
+    assert dropped == [second, slow] and worker.computations == 2 and helpers.started == 1
+    assert worker.shutdown(10_000)
+    helpers.shutdown()
+
+
+def test_shutdown_ends_the_helper_process_computing_a_summary_instead_of_waiting(qtbot: Any, tmp_path: Any,
+                                                                                monkeypatch: Any) -> None:
+    helpers, gate = _stub_helpers(monkeypatch, tmp_path)     # the gate is never opened: the helper waits for ever
+    worker = SummaryWorker()                                   # the app's: the engine's summaries, in the helper
     failed: list[str] = []
     worker.failed.connect(lambda rid, message, details, user: failed.append(message))
     with qtbot.waitSignal(worker.started, timeout=10_000):

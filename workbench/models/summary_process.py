@@ -2,7 +2,8 @@
 
 A summary is mostly Python (torchinfo's hooks on every layer): computed in a thread of the app, it holds the GIL
 for long stretches and the window stutters. `SummaryProcesses` keeps up to `max_processes` helper processes
-(`python -m workbench.models.summary_process`), started on first use and reused. A request is one JSON line on
+(`python -m workbench.models.summary_process`), started on first use (or `warm()`) and reused; a request made
+while all are busy waits for one. A request is one JSON line on
 the helper's stdin, the answer one JSON line on its stdout (`summary_to_json`); the calling thread only waits on
 a pipe. A helper exits when its stdin closes (the app quit, however abruptly).
 
@@ -198,7 +199,6 @@ class SummaryProcesses:
         with self._cond:
             self.answered += 1
         self._checkin(helper)
-        self._top_up()
         return _answer_to_summary(answer)
 
     def shutdown(self) -> None:
@@ -222,15 +222,6 @@ class SummaryProcesses:
             return None
         self.started += 1
         return helper
-
-    def _top_up(self) -> None:
-        """Once a helper has answered, start the others in the background: a request made while one helper is busy
-        (on a summary the user has moved away from) then finds one ready instead of waiting for torch to import."""
-        with self._cond:
-            if not self._closed and not self.broken and len(self._idle) + len(self._busy) < self._max:
-                helper = self._start_locked()
-                if helper is not None:
-                    self._idle.append(helper)
 
     def _checkout(self) -> _Helper | None:
         with self._cond:
@@ -297,11 +288,12 @@ _shared_lock = threading.Lock()
 
 
 def shared_processes() -> SummaryProcesses:
-    """The process's helpers (stopped at exit)."""
+    """The app's helper (stopped at exit): one, as each costs a Python with torch imported (about 375 MB of its
+    own), and a request waits at most one summary (about 1 s for the largest torchvision models) behind another."""
     global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = SummaryProcesses()
+            _shared = SummaryProcesses(1)
             atexit.register(_shared.shutdown)
         return _shared
 
@@ -346,6 +338,8 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
 def main() -> None:
     """The helper: answers on the real stdout; anything else printed goes to stderr."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the app's terminal is the app's to handle
+    if hasattr(os, "nice"):
+        os.nice(10)  # background work: on a busy machine the window's thread gets the core first
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     import torch

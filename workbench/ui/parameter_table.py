@@ -157,7 +157,7 @@ class ParameterTable(QWidget):
         if pending == self.model.is_stale():
             return
         self.model.set_stale(pending)
-        self._update_count()
+        self._show_count()  # only the "(out of date)" note changes: no recount (a large model has 200+ rows)
         self.table.viewport().update()
 
     def is_pending(self) -> bool:
@@ -170,8 +170,11 @@ class ParameterTable(QWidget):
     def _update_count(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         counts = [self.proxy.index(r, 0).data(ROW_ROLE).count for r in range(shown)]
-        text = f"{shown} of {total} tensors · {sum(counts):,} values"
-        self.count.setText(text + (" (out of date)" if self.model.is_stale() else ""))
+        self._count_text = f"{shown} of {total} tensors · {sum(counts):,} values"
+        self._show_count()
+
+    def _show_count(self) -> None:
+        self.count.setText(self._count_text + (" (out of date)" if self.model.is_stale() else ""))
 
     def visible_names(self) -> list[str]:
         """Qualified names in the current (filtered, sorted) order."""

@@ -31,7 +31,7 @@ CHART_MIN_HEIGHT = 160
 TREE_MIN_HEIGHT = 120
 NAME_WIDTH = 170       # before the first summary
 MIN_NAME_WIDTH = 90
-CHART_DIM_DELAY_MS = 150   # a summary that takes longer dims the charts as well as greying the table
+CHART_DIM_DELAY_MS = 400   # a summary that takes longer dims the charts as well as greying the table
 MAX_COLUMN_WIDTH = 260
 TREE_STRETCH, CHART_STRETCH = 11, 9   # resizing keeps about the 55:45 share attach_chart() gives them
 

@@ -4,8 +4,10 @@ A request the cache can answer (`lookup`, in the GUI thread: a dictionary look-u
 `request()` returns: switching back to an architecture already summarised costs no computation. Every
 `request()` gets a new id; only the result of the latest request is delivered. A result that comes back
 after the selection has moved on is dropped, so a slow summary of a large model can never overwrite the summary
-of the architecture the user is looking at now. At most two summaries compute at once (a new request need not
-wait for a stale, slow one); a request made while both run waits, replacing any older waiting request.
+of the architecture the user is looking at now. The engine's summaries are computed by the app's summary helper
+process, one at a time: a request made while it computes waits (at most one summary, about 1 s for the largest
+torchvision models), replacing any older waiting request, so the newest goes next. With a `compute` function of
+its own, at most two compute at once in threads (a new request need not wait for a stale, slow one).
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class SummaryWorker(QObject):
         """Without `compute`, the engine's summarize and the session cache (`lookup` defaults to it)."""
         super().__init__(parent)
         self._compute: ComputeFn | None = compute  # None: the engine's, in a helper process (cancellable)
+        self._max_running = MAX_RUNNING if compute is not None else 1  # the helper computes one at a time
         self._lookup: LookupFn | None = lookup if compute is not None or lookup is not None else engine_lookup
         self.computations = 0             # requests sent to a thread
         self.cache_hits = 0               # requests answered by `lookup`
@@ -120,7 +123,7 @@ class SummaryWorker(QObject):
         self._waiting = None
 
     def _start_waiting(self) -> None:
-        if self._waiting is None or len(self._running) >= MAX_RUNNING:
+        if self._waiting is None or len(self._running) >= self._max_running:
             return
         request, self._waiting = self._waiting, None
         runner = TaskRunner("summary", self)
