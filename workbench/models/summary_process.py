@@ -1,17 +1,18 @@
 """Summaries computed in helper processes, so that a window's event loop never waits for the GIL.
 
 A summary is mostly Python (torchinfo's hooks on every layer): computed in a thread of the app, it holds the GIL
-for long stretches and the window stutters. `SummaryProcesses` keeps up to `max_processes` helper processes
-(`python -m workbench.models.summary_process`), started on first use (or `warm()`) and reused; a request made
-while all are busy waits for one. A request is one JSON line on
-the helper's stdin, the answer one JSON line on its stdout (`summary_to_json`); the calling thread only waits on
-a pipe. A helper exits when its stdin closes (the app quit, however abruptly).
+for long stretches and the window stutters. `SummaryProcesses` keeps up to `max_processes` helper processes,
+started on first use (or `warm()`) and reused; a request made while all are busy waits for one. A request is one
+JSON line on the helper's stdin, the answer one JSON object on a line of its stdout (`summary_to_json`); the
+calling thread only waits on a pipe. The helper moves its stdout to stderr before importing anything (`HELPER_CODE`)
+and the app skips any line that is not an answer, so a library printing at import cannot garble the exchange. A
+helper exits when its stdin closes (the app quit, however abruptly).
 
 Errors keep their meaning: a `WorkbenchError` raised in the helper is raised again with the same sentence;
 anything else becomes `SummaryProcessError`, with the helper's traceback as its cause. A helper that dies while
-summarising is replaced on the next request. When helpers cannot be started at all (no interpreter to run, or
-one that fails to import the engine), summaries are computed in the calling thread instead: slower for the
-window, never broken.
+summarising is replaced on the next request. When helpers cannot be started at all (a frozen app, no interpreter,
+or one that fails to import the engine), summaries are computed in the calling thread instead: slower for the
+window, never broken. After `shutdown()` (the app is closing) requests fail with SummaryProcessError.
 """
 
 from __future__ import annotations
@@ -34,12 +35,20 @@ from workbench.json_tags import tag, untag
 from workbench.models.summary import ModelSummary
 
 Shape = tuple[int, int, int]
-MODULE = "workbench.models.summary_process"
+# Run with `python -c`: fd 1 becomes stderr before any import (torch, MKL and site hooks may print), answers go to
+# a duplicate of the original stdout.
+HELPER_CODE = ("import os, sys; answers = os.fdopen(os.dup(1), 'w', encoding='utf-8'); os.dup2(2, 1); "
+               "from workbench.models.summary_process import main; main(answers)")
 _STDERR_TAIL = 2000  # characters of a dead helper's stderr quoted in the error
+_WAIT_POLL_S = 0.25  # how often a request waiting for a busy helper looks at its cancellation
 
 
 class SummaryProcessError(RuntimeError):
     """A summary failed in a helper process with an error that is not the user's (a bug, or the helper died)."""
+
+
+class SummaryCancelled(SummaryProcessError):
+    """The summary was cancelled (its helper was ended) before it was answered."""
 
 
 class _RemoteTraceback(Exception):
@@ -49,13 +58,13 @@ class _RemoteTraceback(Exception):
         return str(self.args[0]) if self.args else ""
 
 
-class SummaryCancelled(SummaryProcessError):
-    """The summary was cancelled (its helper was ended) before it was answered."""
+class _HelperDied(Exception):
+    """The helper's pipe closed: it exited or was killed."""
 
 
 class Cancellation:
-    """Lets another thread abandon a summary that a helper is computing: `cancel()` ends that helper at once (a
-    new one replaces it), so the waiting thread returns instead of waiting for an answer nobody wants."""
+    """Lets another thread abandon a summary: `cancel()` ends the helper computing it at once (a new one replaces
+    it), so the waiting thread returns instead of waiting for an answer nobody wants."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -64,11 +73,10 @@ class Cancellation:
 
     def cancel(self) -> None:
         """Abandon the summary (from any thread); the call waiting for it raises SummaryCancelled."""
-        with self._lock:
+        with self._lock:  # the kill under the lock: once _attach(None) has returned, no helper is killed by this
             self.cancelled = True
-            helper = self._helper
-        if helper is not None and helper.process.poll() is None:
-            helper.process.kill()
+            if self._helper is not None:
+                self._helper.kill()
 
     def _attach(self, helper: _Helper | None) -> bool:
         with self._lock:
@@ -76,38 +84,49 @@ class Cancellation:
             return not self.cancelled
 
 
-class _HelperDied(Exception):
-    """The helper's pipe closed: it exited or was killed."""
-
-
 class _Helper:
     """One helper process and its pipes; used by one thread at a time."""
 
     def __init__(self, argv: list[str]) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (open as long as the helper)
+        self._stderr_text = ""
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-                                        env=env, text=True, encoding="utf-8", bufsize=1)
+        try:
+            self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=self._stderr, env=env, text=True, encoding="utf-8", bufsize=1)
+        except BaseException:
+            self._stderr.close()
+            raise
 
-    def call(self, request: dict[str, Any]) -> dict[str, Any]:
+    def call(self, line: str) -> dict[str, Any]:
+        """Send one request line, return the answer; lines that are not an answer (stray output) are skipped."""
         stdin, stdout = self.process.stdin, self.process.stdout
         assert stdin is not None and stdout is not None
         try:
-            stdin.write(json.dumps(request) + "\n")
+            stdin.write(line + "\n")
             stdin.flush()
-            line = stdout.readline()
-        except (BrokenPipeError, OSError, ValueError) as exc:  # ValueError: the pipe was closed by close()
+            while True:
+                reply = stdout.readline()
+                if not reply:
+                    raise _HelperDied("")
+                answer = _parse_answer(reply)
+                if answer is not None:
+                    return answer
+                print(f"workbench summary helper: {reply.rstrip()}", file=sys.stderr)
+        except (OSError, ValueError) as exc:  # ValueError: the pipe was closed by close()
             raise _HelperDied(str(exc)) from exc
-        if not line:
-            raise _HelperDied("")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
 
     def stderr_tail(self) -> str:
+        """The end of what it wrote to stderr (kept when it is closed)."""
+        if self._stderr.closed:
+            return self._stderr_text
         try:
             self._stderr.seek(0, os.SEEK_END)
-            size = self._stderr.tell()
-            self._stderr.seek(max(0, size - _STDERR_TAIL))
+            self._stderr.seek(max(0, self._stderr.tell() - _STDERR_TAIL))
             return self._stderr.read().decode("utf-8", "replace").strip()
         except (OSError, ValueError):
             return ""
@@ -120,27 +139,35 @@ class _Helper:
 
     def close(self) -> None:
         """End it (nothing to save) and close its pipes; a thread waiting on it then reads the end of its output."""
-        if self.process.poll() is None:
-            self.process.kill()
-        try:
-            self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            pass
+        self.kill()
+        self.exit_code()
         for pipe in (self.process.stdin, self.process.stdout):  # stdout after the kill: a reader holds its lock
             try:
                 if pipe is not None:
                     pipe.close()
             except OSError:
                 pass
+        self._stderr_text = self.stderr_tail()
         self._stderr.close()
+
+
+def _parse_answer(line: str) -> dict[str, Any] | None:
+    """The answer on this line, or None for anything else."""
+    if not line.startswith("{"):
+        return None
+    try:
+        answer = json.loads(line)
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) and ("summary" in answer or "error" in answer) else None
 
 
 class SummaryProcesses:
     """Up to `max_processes` helper processes computing summaries; thread-safe, one request per helper at a time."""
 
-    def __init__(self, max_processes: int = 2, *, argv: list[str] | None = None,
+    def __init__(self, max_processes: int = 1, *, argv: list[str] | None = None,
                  fallback: Callable[..., ModelSummary] | None = None) -> None:
-        self._argv = argv or [sys.executable, "-m", MODULE]
+        self._argv = argv or [sys.executable or "", "-c", HELPER_CODE]
         self._max = max(1, max_processes)
         self._idle: list[_Helper] = []
         self._busy: set[_Helper] = set()
@@ -148,6 +175,8 @@ class SummaryProcesses:
         self._fallback = fallback
         self._closed = False
         self.broken: str | None = None  # why helpers could not be started (summaries then run in the caller)
+        if argv is None and getattr(sys, "frozen", False):
+            self.broken = "a frozen app cannot start a Python helper"
         self.started = 0                 # helpers started so far
         self.answered = 0                # requests answered by helpers
 
@@ -170,40 +199,45 @@ class SummaryProcesses:
                   options: dict[str, Any] | None = None, cancellation: Cancellation | None = None) -> ModelSummary:
         """`workbench.models.summarize` in a helper process (blocks the calling thread, not its GIL);
         `cancellation.cancel()` from another thread abandons it (SummaryCancelled)."""
-        helper = self._checkout()
+        line = json.dumps({"arch": arch, "input_shape": list(input_shape) if input_shape is not None else None,
+                           "num_classes": num_classes, "options": tag(dict(options or {}))})
+        helper = self._checkout(arch, cancellation)
         if helper is None:
             return self._summarize_here(arch, input_shape, num_classes, options)
         if cancellation is not None and not cancellation._attach(helper):
             self._checkin(helper)
             raise SummaryCancelled(f"The summary of {arch} was cancelled.")
-        request = {"arch": arch, "input_shape": list(input_shape) if input_shape is not None else None,
-                   "num_classes": num_classes, "options": tag(dict(options or {}))}
         try:
-            answer = helper.call(request)
+            answer = helper.call(line)
         except _HelperDied:
             self._discard(helper)
             if cancellation is not None and cancellation.cancelled:
                 raise SummaryCancelled(f"The summary of {arch} was cancelled.") from None
             if self._closed:
                 raise SummaryProcessError("The summary was abandoned because the app is closing.") from None
-            code = helper.exit_code()
-            if not self.answered and code is not None and code > 0:  # it exited with an error before any answer
-                self._mark_broken(f"the summary process exited at start: {helper.stderr_tail()[-300:]}")
+            code, tail = helper.exit_code(), helper.stderr_tail()
+            if not self.answered and code is not None and code > 0 and tail:  # it failed to start (a traceback)
+                self._mark_broken(f"the summary process exited at start: {tail[-300:]}")
                 return self._summarize_here(arch, input_shape, num_classes, options)
             raise SummaryProcessError(
-                f"The process computing the summary of {arch} stopped unexpectedly (exit code {code}); select the "
-                f"architecture again to retry.") from _RemoteTraceback(helper.stderr_tail())
+                f"the process computing the summary of {arch} stopped unexpectedly (exit code {code}); select "
+                f"another architecture and then this one again to retry") from _RemoteTraceback(tail)
+        except BaseException:
+            self._discard(helper)
+            raise
         finally:
             if cancellation is not None:
                 cancellation._attach(None)
         with self._cond:
             self.answered += 1
-        self._checkin(helper)
+        if cancellation is not None and cancellation.cancelled:
+            self._discard(helper)  # it may have been killed after answering
+        else:
+            self._checkin(helper)
         return _answer_to_summary(answer)
 
     def shutdown(self) -> None:
-        """Stop every helper (a thread waiting on one gets SummaryProcessError); requests after this are computed in
-        the calling thread."""
+        """Stop every helper (a thread waiting on one gets SummaryProcessError); requests after this fail too."""
         with self._cond:
             self._closed = True
             helpers = [*self._idle, *self._busy]
@@ -217,16 +251,21 @@ class SummaryProcesses:
     def _start_locked(self) -> _Helper | None:
         try:
             helper = _Helper(self._argv)
-        except OSError as exc:
-            self._mark_broken(f"could not start {self._argv[0]}: {exc}")
+        except (OSError, ValueError, TypeError) as exc:  # no such file; an empty or odd sys.executable
+            self._mark_broken(f"could not start {self._argv[0]!r}: {exc}")
             return None
         self.started += 1
         return helper
 
-    def _checkout(self) -> _Helper | None:
+    def _checkout(self, arch: str, cancellation: Cancellation | None) -> _Helper | None:
+        """An idle (or new) helper; None when summaries are to be computed here. Waits while all are busy."""
         with self._cond:
             while True:
-                if self.broken or self._closed:
+                if self._closed:
+                    raise SummaryProcessError("The summary was abandoned because the app is closing.")
+                if cancellation is not None and cancellation.cancelled:
+                    raise SummaryCancelled(f"The summary of {arch} was cancelled.")
+                if self.broken:
                     return None
                 if self._idle:
                     helper = self._idle.pop()
@@ -239,14 +278,14 @@ class SummaryProcesses:
                         return None
                     helper = started
                 else:
-                    self._cond.wait()
+                    self._cond.wait(_WAIT_POLL_S)
                     continue
                 self._busy.add(helper)
                 return helper
 
     def _checkin(self, helper: _Helper) -> None:
         with self._cond:
-            if helper in self._busy:  # not when close() took it away meanwhile
+            if helper in self._busy:  # not when shutdown() took it away meanwhile
                 self._busy.discard(helper)
                 self._idle.append(helper)
             self._cond.notify()
@@ -289,7 +328,7 @@ _shared_lock = threading.Lock()
 
 def shared_processes() -> SummaryProcesses:
     """The app's helper (stopped at exit): one, as each costs a Python with torch imported (about 375 MB of its
-    own), and a request waits at most one summary (about 1 s for the largest torchvision models) behind another."""
+    own); a request waits for the one before it (about 1 s at most, for the largest torchvision models)."""
     global _shared
     with _shared_lock:
         if _shared is None:
@@ -301,7 +340,7 @@ def shared_processes() -> SummaryProcesses:
 def summarize_in_helper(arch: str, *, input_shape: Shape | None = None, num_classes: int | None = None,
                         options: dict[str, Any] | None = None, cancellation: Cancellation | None = None
                         ) -> ModelSummary:
-    """`summarize` through the session cache, computed (when not cached) by the shared helpers: what the app's
+    """`summarize` through the session cache, computed (when not cached) by the app's helper: what the app's
     threads call, so that they wait on a pipe instead of holding the GIL."""
     from workbench.models.summary_cache import session_cache
 
@@ -335,13 +374,11 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
             answers.flush()
 
 
-def main() -> None:
-    """The helper: answers on the real stdout; anything else printed goes to stderr."""
+def main(answers: IO[str]) -> None:
+    """The helper (started by `HELPER_CODE`, with stdout already moved to stderr): answers on `answers`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the app's terminal is the app's to handle
     if hasattr(os, "nice"):
         os.nice(10)  # background work: on a busy machine the window's thread gets the core first
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     import torch
 
     torch.set_num_threads(1)  # summaries run on the meta device: a second thread would only take the app's core
@@ -349,7 +386,3 @@ def main() -> None:
         serve(sys.stdin, answers)
     except BrokenPipeError:  # the app is gone: nobody to answer
         pass
-
-
-if __name__ == "__main__":
-    main()

@@ -5,7 +5,7 @@ A request the cache can answer (`lookup`, in the GUI thread: a dictionary look-u
 `request()` gets a new id; only the result of the latest request is delivered. A result that comes back
 after the selection has moved on is dropped, so a slow summary of a large model can never overwrite the summary
 of the architecture the user is looking at now. The engine's summaries are computed by the app's summary helper
-process, one at a time: a request made while it computes waits (at most one summary, about 1 s for the largest
+process, one at a time: a request made while it computes waits for it (about 1 s at most, for the largest
 torchvision models), replacing any older waiting request, so the newest goes next. With a `compute` function of
 its own, at most two compute at once in threads (a new request need not wait for a stale, slow one).
 """
