@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from typing import Any
 
@@ -14,7 +16,7 @@ from workbench.training.events import FitResult, FitStart, StepMetrics
 from workbench.ui.download_worker import DownloadProgress, download_task
 from workbench.ui.tasks import RecordingSink, TaskRunner
 from workbench.ui.training_panel import ending
-from workbench.ui.training_task import NotStarted, TrainingFailure, training_task
+from workbench.ui.training_task import BACKGROUND_NICE, NotStarted, TrainingFailure, training_task
 
 
 def _start(run_id: str = "r1", batches: int = 5) -> FitStart:
@@ -94,6 +96,23 @@ def test_a_failure_the_engine_reports_is_forwarded_once() -> None:
     assert result.status == "diverged"
     assert [p for p in sink.partials if isinstance(p, TrainingFailure)] == [
         TrainingFailure("Training diverged; lower the learning rate.", "loss is nan")]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have their own nice value on Linux")
+def test_training_runs_at_a_lower_priority_than_the_window() -> None:
+    seen: dict[str, int] = {}
+
+    def run(job: object, **_: Any) -> FitResult:
+        seen["training"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return _fake_engine(steps=1)[0](job, **_)
+
+    window = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    worker = threading.Thread(target=training_task(object(), TrainControl(), run=run), args=(RecordingSink(),))
+    worker.start()
+    worker.join(60)
+    assert seen["training"] == min(19, window + BACKGROUND_NICE)
+    training_task(object(), TrainControl(), run=run)(RecordingSink())  # type: ignore[arg-type]
+    assert seen["training"] == window == os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # never the GUI's
 
 
 # --- the runner -------------------------------------------------------------------------------------------

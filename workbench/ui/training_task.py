@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,6 +63,21 @@ class SinkCallback(Callback):
 
 
 RunFn = Callable[..., FitResult]
+BACKGROUND_NICE = 5  # a training thread's nice value above the window's
+
+
+def yield_cpu_to_window(nice: int = BACKGROUND_NICE) -> bool:
+    """Raise the calling worker thread's nice value, so that when it and the window's thread both want a core (a
+    2-core machine at the start of a run) the window gets it first; the torch worker threads it starts inherit it.
+    Linux only (elsewhere a nice value is per process), never the main thread; True when done."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is threading.main_thread():
+        return False
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:
+        return False
+    return True
 
 
 def training_task(job: TrainJob, control: TrainControl, *, run: RunFn | None = None,
@@ -71,6 +89,7 @@ def training_task(job: TrainJob, control: TrainControl, *, run: RunFn | None = N
         from workbench.training.job import StoppedBeforeStartError, run_training
 
         train: Any = run or run_training
+        yield_cpu_to_window()
         try:
             return train(job, callbacks=[SinkCallback(sink, min_step_interval)], control=control,
                          progress=sink.progress)
