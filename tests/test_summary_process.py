@@ -26,13 +26,17 @@ from workbench.models.summary_process import (
     serve,
 )
 
-# A helper that answers without torch (fast to start): "die" writes to stderr and kills itself mid-request, "slow"
+# A helper that answers without torch (fast to start): "die" writes to stderr and kills itself mid-request ("die_once"
+# only the first time, as a helper killed from outside), "slow"
 # waits for a line on the FIFO named by its options, "noisy" prints stray lines before its answer, "bug" is answered
 # with an unexpected error, anything else with a user error naming the architecture.
 STUB = r"""
 import json, os, signal, sys
 for line in sys.stdin:
     request = json.loads(line)
+    if request["arch"] == "die_once" and not os.path.exists(request["options"]["marker"]):
+        open(request["options"]["marker"], "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
     if request["arch"] == "die":
         sys.stderr.write("dying on purpose\n")
         sys.stderr.flush()
@@ -123,14 +127,21 @@ def test_an_unexpected_error_in_a_helper_carries_its_traceback(stubs: SummaryPro
     assert "Traceback (in the helper)" in "".join(traceback.format_exception(bug.value))  # the app's details
 
 
-def test_a_helper_that_dies_is_reported_with_its_stderr_and_replaced(stubs: SummaryProcesses) -> None:
-    with pytest.raises(SummaryProcessError, match=r"summary of die stopped unexpectedly \(exit code -9\); select") as died:
+def test_a_helper_that_dies_is_replaced_and_the_request_sent_again(stubs: SummaryProcesses, tmp_path: Path) -> None:
+    with pytest.raises(WorkbenchError, match=r"^stub die_once$"):        # answered by the second helper
+        stubs.summarize("die_once", options={"marker": str(tmp_path / "died")})
+    assert (stubs.started, stubs.running, stubs.broken) == (2, 1, None)
+
+
+def test_a_request_that_kills_its_helper_twice_is_reported_with_its_stderr(stubs: SummaryProcesses) -> None:
+    with pytest.raises(SummaryProcessError, match=r"summary of die stopped unexpectedly twice \(last exit code -9\)"
+                       ) as died:
         stubs.summarize("die")
     assert str(died.value.__cause__) == "dying on purpose"               # shown in the error's details
-    assert stubs.running == 0 and stubs.broken is None
+    assert stubs.running == 0 and stubs.broken is None and stubs.started == 2
     with pytest.raises(WorkbenchError, match=r"^stub lenet$"):            # a new helper answers the next request
         stubs.summarize("lenet")
-    assert (stubs.started, stubs.running) == (2, 1)
+    assert (stubs.started, stubs.running) == (3, 1)
 
 
 def test_a_helper_killed_while_idle_is_replaced_without_an_error(stubs: SummaryProcesses) -> None:

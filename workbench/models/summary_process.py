@@ -10,9 +10,9 @@ helper exits when its stdin closes (the app quit, however abruptly).
 
 Errors keep their meaning: a `WorkbenchError` raised in the helper is raised again with the same sentence;
 anything else becomes `SummaryProcessError`, with the helper's traceback as its cause. A helper that dies while
-summarising is replaced on the next request. When helpers cannot be started at all (a frozen app, no interpreter,
-or one that fails to import the engine), summaries are computed in the calling thread instead: slower for the
-window, never broken. After `shutdown()` (the app is closing) requests fail with SummaryProcessError.
+summarising is replaced and the request sent once more. When helpers cannot be started at all (a frozen app, no
+interpreter, or one that fails to import the engine), summaries are computed in the calling thread instead: slower
+for the window, never broken. After `shutdown()` (the app is closing) requests fail with SummaryProcessError.
 """
 
 from __future__ import annotations
@@ -198,12 +198,32 @@ class SummaryProcesses:
     def summarize(self, arch: str, *, input_shape: Shape | None = None, num_classes: int | None = None,
                   options: dict[str, Any] | None = None, cancellation: Cancellation | None = None) -> ModelSummary:
         """`workbench.models.summarize` in a helper process (blocks the calling thread, not its GIL);
-        `cancellation.cancel()` from another thread abandons it (SummaryCancelled)."""
+        `cancellation.cancel()` from another thread abandons it (SummaryCancelled). A helper that dies on the request
+        (killed from outside, out of memory) is replaced and the request sent once more."""
         line = json.dumps({"arch": arch, "input_shape": list(input_shape) if input_shape is not None else None,
                            "num_classes": num_classes, "options": tag(dict(options or {}))})
-        helper = self._checkout(arch, cancellation)
-        if helper is None:
-            return self._summarize_here(arch, input_shape, num_classes, options)
+        for attempt in (1, 2):
+            helper = self._checkout(arch, cancellation)
+            if helper is None:
+                return self._summarize_here(arch, input_shape, num_classes, options)
+            try:
+                answer = self._ask(helper, arch, line, cancellation)
+            except _HelperDied:
+                code, tail = helper.exit_code(), helper.stderr_tail()
+                if not self.answered and code is not None and code > 0 and tail:  # it failed to start (a traceback)
+                    self._mark_broken(f"the summary process exited at start: {tail[-300:]}")
+                    return self._summarize_here(arch, input_shape, num_classes, options)
+                if attempt == 2:
+                    raise SummaryProcessError(
+                        f"the process computing the summary of {arch} stopped unexpectedly twice (last exit code "
+                        f"{code}); select another architecture and then this one again to retry"
+                    ) from _RemoteTraceback(tail)
+                continue
+            return _answer_to_summary(answer)
+        raise AssertionError("unreachable")
+
+    def _ask(self, helper: _Helper, arch: str, line: str, cancellation: Cancellation | None) -> dict[str, Any]:
+        """One request to a checked-out helper; it is checked in again, or discarded (_HelperDied) when it died."""
         if cancellation is not None and not cancellation._attach(helper):
             self._checkin(helper)
             raise SummaryCancelled(f"The summary of {arch} was cancelled.")
@@ -215,13 +235,7 @@ class SummaryProcesses:
                 raise SummaryCancelled(f"The summary of {arch} was cancelled.") from None
             if self._closed:
                 raise SummaryProcessError("The summary was abandoned because the app is closing.") from None
-            code, tail = helper.exit_code(), helper.stderr_tail()
-            if not self.answered and code is not None and code > 0 and tail:  # it failed to start (a traceback)
-                self._mark_broken(f"the summary process exited at start: {tail[-300:]}")
-                return self._summarize_here(arch, input_shape, num_classes, options)
-            raise SummaryProcessError(
-                f"the process computing the summary of {arch} stopped unexpectedly (exit code {code}); select "
-                f"another architecture and then this one again to retry") from _RemoteTraceback(tail)
+            raise
         except BaseException:
             self._discard(helper)
             raise
@@ -234,7 +248,7 @@ class SummaryProcesses:
             self._discard(helper)  # it may have been killed after answering
         else:
             self._checkin(helper)
-        return _answer_to_summary(answer)
+        return answer
 
     def shutdown(self) -> None:
         """Stop every helper (a thread waiting on one gets SummaryProcessError); requests after this fail too."""
