@@ -13,35 +13,36 @@ from workbench.errors import InputTooSmallError
 from workbench.ui.summary_worker import SummaryWorker
 
 
-def test_stale_result_is_dropped(qtbot: Any) -> None:
-    """Request A then B; B finishes first and is shown; A finishing afterwards is ignored."""
+def test_stale_result_is_dropped_and_the_newest_request_goes_next(qtbot: Any) -> None:
+    """A computes; B and then C are requested meanwhile: B is replaced by C, A's result is dropped, C is shown."""
     release_a = threading.Event()
-    seen_threads: list[str] = []
+    seen: list[tuple[str, str]] = []
 
-    def compute(arch: str, shape: Any, classes: Any, options: dict) -> dict:
-        seen_threads.append(threading.current_thread().name)
+    def compute(arch: str, shape: Any, classes: Any, options: dict, _cancellation: Any) -> dict:
+        seen.append((arch, threading.current_thread().name))
         if arch == "A":
             assert release_a.wait(10), "test never released A"
         return {"arch": arch}
 
     worker = SummaryWorker(compute)
     delivered: list[tuple[int, Any]] = []
+    dropped: list[int] = []
     worker.finished.connect(lambda rid, result: delivered.append((rid, result)))
+    worker.dropped.connect(dropped.append)
     rid_a = worker.request("A")
-    with qtbot.waitSignal(worker.finished, timeout=10_000) as b_done:
-        rid_b = worker.request("B")
-    assert b_done.args[0] == rid_b and b_done.args[1] == {"arch": "B"}
-    assert worker.latest_id == rid_b and not worker.is_busy()
-    with qtbot.waitSignal(worker.dropped, timeout=10_000) as dropped:
+    rid_b = worker.request("B")                   # waits: one summary at a time
+    with qtbot.waitSignal(worker.finished, timeout=10_000) as c_done:
+        rid_c = worker.request("C")               # replaces B
         release_a.set()
-    assert dropped.args == [rid_a]
-    assert delivered == [(rid_b, {"arch": "B"})]  # A's result never reached the GUI
-    assert threading.main_thread().name not in seen_threads  # computed off the GUI thread
+    assert c_done.args[0] == rid_c and c_done.args[1] == {"arch": "C"}
+    assert dropped == [rid_b, rid_a] and delivered == [(rid_c, {"arch": "C"})]
+    assert [arch for arch, _ in seen] == ["A", "C"] and worker.computations == 2
+    assert threading.main_thread().name not in {thread for _, thread in seen}  # computed off the GUI thread
     assert worker.shutdown(5000)
 
 
 def test_error_of_latest_request_is_reported(qtbot: Any) -> None:
-    def compute(arch: str, shape: Any, classes: Any, options: dict) -> dict:
+    def compute(arch: str, shape: Any, classes: Any, options: dict, _cancellation: Any) -> dict:
         raise InputTooSmallError("The input 3×8×8 is too small for alexnet: use at least 63×63.")
 
     worker = SummaryWorker(compute)
@@ -56,7 +57,7 @@ def test_error_of_latest_request_is_reported(qtbot: Any) -> None:
 def _gated_worker(gate: threading.Event) -> tuple[SummaryWorker, list[Any]]:
     """A worker whose summaries (the architecture's name) wait for `gate`, and the list of what it delivers."""
 
-    def compute(arch: str, shape: Any, classes: Any, options: dict) -> str:
+    def compute(arch: str, shape: Any, classes: Any, options: dict, _cancellation: Any) -> str:
         gate.wait(10)
         return arch
 
@@ -81,7 +82,7 @@ def test_cached_summary_is_delivered_at_once_without_a_computation(qtbot: Any) -
     computed: list[str] = []
     cache = {"lenet": {"arch": "lenet"}}
 
-    def compute(arch: str, shape: Any, classes: Any, options: dict) -> dict:
+    def compute(arch: str, shape: Any, classes: Any, options: dict, _cancellation: Any) -> dict:
         computed.append(arch)
         result = cache[arch] = {"arch": arch}
         return result

@@ -98,9 +98,9 @@ def compare_architectures(
     `summarize_fn` (called like `workbench.models.summarize`) computes the summaries: the app's computes them in a
     helper process, through its session cache.
     """
-    from workbench.models import summarize
+    from workbench.models import summarize as engine_summarize
 
-    summarize = summarize_fn or summarize
+    summarize = summarize_fn or engine_summarize
     if not archs:
         raise WorkbenchError("Name at least one architecture to compare, e.g. `workbench compare vgg_cifar nin`.")
     options = options or {}

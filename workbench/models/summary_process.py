@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable
 from typing import IO, Any
 
 from workbench.errors import WorkbenchError
@@ -165,14 +164,12 @@ def _parse_answer(line: str) -> dict[str, Any] | None:
 class SummaryProcesses:
     """Up to `max_processes` helper processes computing summaries; thread-safe, one request per helper at a time."""
 
-    def __init__(self, max_processes: int = 1, *, argv: list[str] | None = None,
-                 fallback: Callable[..., ModelSummary] | None = None) -> None:
+    def __init__(self, max_processes: int = 1, *, argv: list[str] | None = None) -> None:
         self._argv = argv or [sys.executable or "", "-c", HELPER_CODE]
         self._max = max(1, max_processes)
         self._idle: list[_Helper] = []
         self._busy: set[_Helper] = set()
         self._cond = threading.Condition()
-        self._fallback = fallback
         self._closed = False
         self.broken: str | None = None  # why helpers could not be started (summaries then run in the caller)
         if argv is None and getattr(sys, "frozen", False):
@@ -316,8 +313,6 @@ class SummaryProcesses:
 
     def _summarize_here(self, arch: str, input_shape: Shape | None, num_classes: int | None,
                         options: dict[str, Any] | None) -> ModelSummary:
-        if self._fallback is not None:
-            return self._fallback(arch, input_shape=input_shape, num_classes=num_classes, options=options)
         from workbench.models.summary import summarize
 
         return summarize(arch, input_shape=input_shape, num_classes=num_classes, options=dict(options or {}))

@@ -4,10 +4,10 @@ A request the cache can answer (`lookup`, in the GUI thread: a dictionary look-u
 `request()` returns: switching back to an architecture already summarised costs no computation. Every
 `request()` gets a new id; only the result of the latest request is delivered. A result that comes back
 after the selection has moved on is dropped, so a slow summary of a large model can never overwrite the summary
-of the architecture the user is looking at now. The engine's summaries are computed by the app's summary helper
-process, one at a time: a request made while it computes waits for it (about 1 s at most, for the largest
-torchvision models), replacing any older waiting request, so the newest goes next. With a `compute` function of
-its own, at most two compute at once in threads (a new request need not wait for a stale, slow one).
+of the architecture the user is looking at now. Summaries are computed one at a time (the engine's by the app's
+summary helper process): a request made while one computes waits for it (about 1 s at most, for the largest
+torchvision models), replacing any older waiting request, so the newest goes next. `shutdown()` cancels the one
+in flight through its `Cancellation` (for the engine's: its helper is ended).
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ if TYPE_CHECKING:
     from workbench.models.summary import ModelSummary
     from workbench.models.summary_process import Cancellation
 
-# (arch, input_shape, num_classes, options) -> ModelSummary; the engine's summarize is thread-safe.
-ComputeFn = Callable[[str, tuple[int, int, int] | None, int | None, dict[str, Any]], Any]
+# (arch, input_shape, num_classes, options, cancellation) -> ModelSummary, called in a worker thread.
+ComputeFn = Callable[[str, tuple[int, int, int] | None, int | None, dict[str, Any], "Cancellation"], Any]
 # The same arguments -> the cached result, or None (called in the GUI thread: must be a cheap look-up).
 LookupFn = Callable[[str, tuple[int, int, int] | None, int | None, dict[str, Any]], Any]
-MAX_RUNNING = 2
 
 
 @dataclass(frozen=True)
@@ -74,8 +73,7 @@ class SummaryWorker(QObject):
                  lookup: LookupFn | None = None) -> None:
         """Without `compute`, the engine's summarize and the session cache (`lookup` defaults to it)."""
         super().__init__(parent)
-        self._compute: ComputeFn | None = compute  # None: the engine's, in a helper process (cancellable)
-        self._max_running = MAX_RUNNING if compute is not None else 1  # the helper computes one at a time
+        self._compute: ComputeFn = compute or engine_summarize
         self._lookup: LookupFn | None = lookup if compute is not None or lookup is not None else engine_lookup
         self.computations = 0             # requests sent to a thread
         self.cache_hits = 0               # requests answered by `lookup`
@@ -123,7 +121,7 @@ class SummaryWorker(QObject):
         self._waiting = None
 
     def _start_waiting(self) -> None:
-        if self._waiting is None or len(self._running) >= self._max_running:
+        if self._waiting is None or self._running:  # one at a time
             return
         request, self._waiting = self._waiting, None
         runner = TaskRunner("summary", self)
@@ -134,17 +132,12 @@ class SummaryWorker(QObject):
         runner.finished.connect(self._on_finished)
         self._running.append(runner)
         self.computations += 1
-        compute = self._compute
-        if compute is None:
-            from workbench.models.summary_process import Cancellation
+        from workbench.models.summary_process import Cancellation
 
-            cancellation = Cancellation()  # shutdown() ends the helper instead of waiting for its answer
-            runner.start(lambda sink: engine_summarize(request.arch, request.input_shape, request.num_classes,
-                                                       dict(request.options), cancellation),
-                         on_cancel=cancellation.cancel)
-        else:
-            runner.start(lambda sink: compute(request.arch, request.input_shape, request.num_classes,
-                                              dict(request.options)))
+        compute, cancellation = self._compute, Cancellation()
+        runner.start(lambda sink: compute(request.arch, request.input_shape, request.num_classes,
+                                          dict(request.options), cancellation),
+                     on_cancel=cancellation.cancel)  # shutdown() ends a helper instead of waiting for its answer
         self.started.emit(request.request_id)
 
     def _request_id(self) -> int:
@@ -179,9 +172,9 @@ class SummaryWorker(QObject):
         self._start_waiting()
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Discard waiting work and wait up to `timeout_ms` in all for the running summaries (a summary in a helper
-        process is cancelled at once: its helper is ended); any still running then is abandoned (a daemon thread
-        with nothing to save). True when none was left running."""
+        """Discard waiting work, cancel the running summary (one in a helper process ends at once: its helper is
+        ended) and wait up to `timeout_ms` in all; one still running then is abandoned (a daemon thread with
+        nothing to save). True when none was left running."""
         self.invalidate()
         deadline = time.monotonic() + max(0, timeout_ms) / 1000
         finished = True
