@@ -85,6 +85,7 @@ def attach_views(window: QWidget, panel: TrainingPanel, plots: LivePlots, runs: 
     """Build the Analysis tab and the Compare view and wire them to the panel, plots, runs list and layer tree."""
     from workbench.ui.analysis_tab import AnalysisTab
     from workbench.ui.compare_view import CompareView
+    from workbench.ui.training_wiring import wire_run_events
 
     views = AnalysisViews(AnalysisTab(workspace), CompareView(workspace))
     router = AnalysisRouter(window, views, panel, runs)
@@ -96,13 +97,7 @@ def attach_views(window: QWidget, panel: TrainingPanel, plots: LivePlots, runs: 
     compare.attach_training(panel)
     compare.errorOccurred.connect(router.error)
     compare.trainingChanged.connect(router.experiment_training)
-    # Train all's runs show on the live curves and in the runs list like the panel's own.
-    compare.runStarted.connect(plots.begin_run)
-    compare.runStarted.connect(runs.run_started)
-    compare.stepReported.connect(plots.add_step)
-    compare.epochReported.connect(plots.add_epoch)
-    compare.runFinished.connect(plots.end_run)
-    compare.runFinished.connect(runs.run_finished)
+    wire_run_events(compare, plots, runs)  # Train all's runs show like the panel's own
     compare.runFinished.connect(router.run_finished)
     return views, router
 
