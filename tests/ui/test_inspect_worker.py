@@ -160,3 +160,13 @@ def test_shutdown_ends_the_helper_process_computing_a_summary_instead_of_waiting
     qtbot.waitUntil(lambda: helpers.running == 1, timeout=60_000)
     assert worker.shutdown(60_000)                             # the helper was ended: the thread returned
     assert failed == []                                        # and nothing was reported
+
+
+def test_the_engine_import_starts_the_summary_helper(stub_helper: tuple[Any, Path]) -> None:
+    from workbench.ui.startup import engine_import_task
+    from workbench.ui.tasks import RecordingSink
+
+    helpers, _gate = stub_helper
+    assert helpers.running == 0
+    engine_import_task(RecordingSink())               # it imports torch while the user looks at the first summary
+    assert helpers.started == 1 and helpers.running == 1
