@@ -134,11 +134,14 @@ def test_train_all_runs_an_experiment_and_fills_the_accuracy_column(qtbot, works
         assert not bench.panel.isEnabled() and not view.trainAllButton.isEnabled()
         bench.panel.resume_run("any-run")                   # e.g. the runs list's Resume: refused, not started
         assert not bench.panel.is_training() and "Train all" in bench.panel.train_block_reason()
+        bench.panel.set_architecture(bench.panel.selection)  # a click in the architecture list meanwhile
+        assert not bench.panel.trainButton.isEnabled()
         assert not host.train_action.isEnabled()
         assert view.stopAllButton.isEnabled()
         with qtbot.waitSignal(view.trainingChanged, timeout=300_000) as ended:
             pass
         assert ended.args == [False] and bench.panel.isEnabled() and host.train_action.isEnabled()
+        assert bench.panel.trainButton.isEnabled(), bench.panel.trainButton.toolTip()  # Train works again at once
         qtbot.waitUntil(lambda: not view.task.is_busy(), timeout=WAIT_MS)
         (status,) = view.experiment.statuses     # one experiment: lenet varying its activation
         assert [v.status for v in status.variants] == ["completed", "completed"], view.status.text()

@@ -83,7 +83,7 @@ class TrainingPanel(RunEvents, QWidget):
         self.settings = SettingsForm()
         self.run_settings = RunSettings(self.settings)
         self.runner = TaskRunner("training", self)
-        self.blocked_by = ""    # why another part of the app keeps this panel from training (e.g. Train all)
+        self.blocked_by = ""    # why another part of the app keeps this panel from training: set_blocked()
 
         self.trainButton = QPushButton("Train")
         self.trainButton.setObjectName("trainButton")
@@ -253,13 +253,24 @@ class TrainingPanel(RunEvents, QWidget):
     def is_training(self) -> bool:
         return self.runner.is_running()
 
+    def set_blocked(self, reason: str) -> None:
+        """Keep this panel from training ("" lets it train again), e.g. while Train all's experiment trains: the
+        panel is disabled as a whole and Train and Resume say why."""
+        self.blocked_by = reason
+        self.setEnabled(not reason)
+        self.setToolTip(reason)
+        self._update_buttons()
+
+    def _busy_reason(self) -> str:
+        if self.blocked_by:
+            return self.blocked_by
+        return "A training run is in progress." if self.is_training() else ""
+
     def train_block_reason(self) -> str:
         """"" when Train can start, else why not (also Train's tooltip)."""
         sel = self.selection
-        if self.blocked_by:
-            return self.blocked_by
-        if self.is_training():
-            return "A training run is in progress."
+        if busy := self._busy_reason():
+            return busy
         if not self.is_ready():
             return "The training engine is still loading."
         if sel is None or not sel.arch:
@@ -303,8 +314,8 @@ class TrainingPanel(RunEvents, QWidget):
     def resume_run(self, run_id: str) -> None:
         """Continue an interrupted or stopped run from its last checkpoint (its own settings and data)."""
         self.ensure_engine()
-        if self.blocked_by or self.is_training():
-            self._set_status(self.blocked_by or "A training run is in progress.")
+        if busy := self._busy_reason():
+            self._set_status(busy)
             return
         from workbench.training.config import TrainJob
 
