@@ -29,6 +29,11 @@ class PaletteChart(QWidget):
 def colour_plot_item(item: Any, text: QColor, **title: Any) -> None:
     """Title and the left/bottom axes of a pyqtgraph PlotItem in `text`; `title` passes e.g. size="9pt"."""
     item.titleLabel.setText(item.titleLabel.text, color=text, **title)
+    colour_axes(item, text)
+
+
+def colour_axes(item: Any, text: QColor | str) -> None:
+    """The left and bottom axes (lines and tick labels) of a pyqtgraph PlotItem in `text`."""
     for name in ("left", "bottom"):
         axis = item.getAxis(name)
         axis.setPen(text)

@@ -17,6 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 
+from workbench.ui.chart_style import colour_axes
 from workbench.ui.plot_data import (
     PERCENT_SERIES,
     RunCurves,
@@ -207,9 +208,7 @@ class PlotView(QObject):
             item.setTitle(self._title(attr, title), color=fg)
             item.setLabel("bottom", "epoch", color=fg)
             item.setLabel("left", ylabel, color=fg)
-            for axis in ("left", "bottom"):
-                item.getAxis(axis).setPen(fg)
-                item.getAxis(axis).setTextPen(fg)
+            colour_axes(item, fg)
             grid_colour = QColor(fg)
             grid_colour.setAlpha(GRID_ALPHA)
             self.grids[attr].setPen(pg.mkPen(grid_colour))
