@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QPushButton
 
 from tests.ui.conftest import TrainingBench, selection
 from workbench.errors import DataUnavailableError
+from workbench.training.events import EpochMetrics, FitStart
 from workbench.ui import dialogs
 from workbench.ui.training_panel import TrainingPanel
 
@@ -284,6 +285,21 @@ def test_chance_level_run_shows_a_hint_linked_to_the_learning_rate(bench: Traini
         panel.start_training()                              # a new run starts without the old hint
         assert not hint.isVisibleTo(panel)
     assert panel.wait_stopped(10_000)
+
+
+def test_hints_name_the_runs_architecture_option(bench: TrainingBench) -> None:
+    """The run's own options reach the advice: a sigmoid LeNet at chance is told about its activation."""
+    panel = bench.panel
+    panel._on_event(FitStart(run_id="r1", arch="lenet", dataset="digits", device="cpu", epochs=3, start_epoch=0,
+                             batches_per_epoch=10, train_size=100, val_size=10, num_classes=10, amp="off",
+                             channels_last=False, config={"lr": 0.9, "optimizer": "sgd"},
+                             arch_options={"activation": "sigmoid"}))
+    panel._on_event(EpochMetrics(run_id="r1", epoch=1, epochs=3, train_loss=2.3, train_accuracy=0.1, val_loss=2.3,
+                                 val_accuracy=0.1, lr=0.9, images_per_second=100.0, epoch_seconds=1.0,
+                                 best_val_accuracy=0.1, is_best=True, time=0.0))
+    text = panel.trainingHint.plain_text()
+    assert "chance level" in text and "activation to relu" in text, text
+    assert [h.field for h in panel.trainingHint.hints] == [None]
 
 
 # ----- image folders ----------------------------------------------------------------------------------------
