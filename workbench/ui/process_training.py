@@ -44,10 +44,6 @@ def process_command(job: TrainJob, processes: int) -> list[str]:
     return [sys.executable, "-m", "workbench", *job_argv(job), "--nproc", str(processes), "--json", "--quiet"]
 
 
-def _result(line: str) -> FitResult:
-    return FitResult.from_dict(json.loads(line))
-
-
 def process_training_task(job: TrainJob, processes: int, command: Sequence[str] | None = None) -> Task:
     """A task that trains `job` in a child process (`command`, default `process_command(job, processes)`)."""
 
@@ -79,7 +75,7 @@ def process_training_task(job: TrainJob, processes: int, command: Sequence[str] 
         store.close()
         lines = out.strip().splitlines()
         if lines and lines[-1].startswith("{"):
-            return _result(lines[-1])
+            return FitResult.from_dict(json.loads(lines[-1]))
         last = problem[-1] if problem else f"exit code {child.returncode}"
         raise WorkbenchError(last.removeprefix("workbench: error: ").removeprefix("workbench: "))
 
