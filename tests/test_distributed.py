@@ -346,6 +346,32 @@ def test_nproc_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     assert "under torchrun leave it out" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("raised", "code", "said"), [
+    ("RuntimeError('gloo: connection closed by peer')", 1, "RuntimeError: gloo: connection closed by peer"),
+    ("KeyboardInterrupt()", 130, "workbench: interrupted"),
+    ("InvalidOptionError('no such thing')", 2, "workbench: error: no such thing"),
+])
+def test_a_launched_process_leaves_with_its_own_code_whatever_ends_it(tmp_path: Path, raised: str, code: int,
+                                                                         said: str) -> None:
+    """Under a launcher the process ends through os._exit (no C++ destructors, which can abort) with the exit code
+    the exception means; Python's normal exit (the atexit line) never runs."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write('NORMAL EXIT\\n'))\n"
+        "from workbench.cli import train\n"
+        "from workbench.errors import InvalidOptionError\n"
+        "def failing(args, job):\n"
+        f"    raise {raised}\n"
+        "train._train = failing\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hooks), *filter(None, [os.environ.get("PYTHONPATH")])]),
+           "RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "localhost", "MASTER_PORT": "1"}
+    done = _workbench(["train", *TRAIN_ARGS, "--workspace", str(tmp_path / "ws")], env)
+    assert done.returncode == code, done.stderr
+    assert said in done.stderr and "NORMAL EXIT" not in done.stderr
+
+
 def test_launcher_exit_code_is_the_main_process(capsys: pytest.CaptureFixture) -> None:
     from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 

@@ -16,11 +16,10 @@ from workbench.cli import analysis, compare, experiment, export, lr_find, models
 from workbench.cli.common import (
     EARLY_SIGNALS,
     EXIT_BAD_INPUT,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
     WORKSPACE_HELP,
     Parser,
     Signalled,
+    ending_code,
     parse_assignments,
     print_json_line,
     remember_signal,
@@ -73,18 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_BAD_INPUT
         return int(args.func(args))
-    except WorkbenchError as exc:
-        sys.stderr.write(f"workbench: error: {exc}\n")
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        sys.stderr.write("workbench: interrupted\n")
-        return EXIT_INTERRUPTED
-    except Signalled as exc:
-        name = "interrupted" if exc.signum == signal.SIGINT else f"{signal.Signals(exc.signum).name}: stopped"
-        sys.stderr.write(f"workbench: {name}\n")
-        return 128 + exc.signum
-    except BrokenPipeError:
-        return EXIT_OK
+    except (WorkbenchError, KeyboardInterrupt, Signalled, BrokenPipeError) as exc:
+        return ending_code(exc)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

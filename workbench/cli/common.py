@@ -6,12 +6,14 @@ import argparse
 import ast
 import json
 import math
+import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from workbench.errors import InvalidOptionError
+from workbench.errors import InvalidOptionError, WorkbenchError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -91,3 +93,27 @@ def print_json_line(obj: Any) -> None:
     """Print one JSON object as the last stdout line (machine-readable output)."""
     sys.stdout.write(json.dumps(obj, separators=(",", ":"), default=str) + "\n")
     sys.stdout.flush()
+
+
+def ending_code(exc: BaseException, *, unexpected: bool = False) -> int:
+    """The exit code of a command ended by `exc`, after its one line on stderr: a WorkbenchError 2, Ctrl-C 130, a
+    signal 128 + N, a closed stdout 0. Any other exception is re-raised, or with `unexpected` its traceback is
+    written and the code is 1 (a launched process, which must not leave through Python's normal exit)."""
+    if isinstance(exc, WorkbenchError):
+        sys.stderr.write(f"workbench: error: {exc}\n")
+        return EXIT_BAD_INPUT
+    if isinstance(exc, KeyboardInterrupt):
+        sys.stderr.write("workbench: interrupted\n")
+        return EXIT_INTERRUPTED
+    if isinstance(exc, Signalled):
+        name = "interrupted" if exc.signum == signal.SIGINT else f"{signal.Signals(exc.signum).name}: stopped"
+        sys.stderr.write(f"workbench: {name}\n")
+        return 128 + exc.signum
+    if isinstance(exc, BrokenPipeError):
+        return EXIT_OK
+    if isinstance(exc, SystemExit) and unexpected:
+        return exc.code if isinstance(exc.code, int) else EXIT_FAILED
+    if not unexpected:
+        raise exc
+    traceback.print_exception(exc)
+    return EXIT_FAILED

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from workbench.cli.common import (
-    EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     WORKSPACE_HELP,
+    ending_code,
     finite,
     parse_assignments,
     parse_shape,
@@ -26,7 +26,7 @@ from workbench.cli.common import (
     raise_if_signalled,
     workspace_arg,
 )
-from workbench.errors import InvalidOptionError, WorkbenchError
+from workbench.errors import InvalidOptionError
 from workbench.training.callbacks import Callback
 from workbench.training.config import (
     AMP_MODES,
@@ -148,13 +148,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if launcher_env():
         # A launched process leaves without running C++ destructors: torch.distributed's background threads can
         # still be joinable then, and std::terminate would turn a finished run into an abort the launcher reports.
+        # Whatever ends it (a second Ctrl-C, a peer's death seen by gloo) ends it here with its own exit code.
         try:
             code = _other_rank(job) if env_rank() else _train(args, job)
-        except WorkbenchError as exc:
-            sys.stderr.write(f"workbench: error: {exc}\n")
-            code = EXIT_BAD_INPUT
-        sys.stdout.flush()
-        sys.stderr.flush()
+        except BaseException as exc:
+            code = ending_code(exc, unexpected=True)
+        with contextlib.suppress(OSError):     # a closed pipe must not skip os._exit
+            sys.stdout.flush()
+            sys.stderr.flush()
         os._exit(code)
     return _train(args, job)
 
