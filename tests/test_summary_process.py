@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.errors import WorkbenchError
+from workbench.errors import InputTooSmallError, UnknownNameError, WorkbenchError
 from workbench.models import summarize
 from workbench.models.summary_process import (
     HELPER_CODE,
@@ -107,7 +107,7 @@ def test_a_helper_computes_exactly_the_engines_summary_and_reports_user_errors_a
         pid = helpers._idle[0].process.pid
         assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)  # background
         os.kill(pid, signal.SIGINT)                                       # Ctrl+C in the terminal: the app's business
-        with pytest.raises(WorkbenchError) as too_small:
+        with pytest.raises(InputTooSmallError) as too_small:           # the same class, for callers that catch it
             helpers.summarize("vgg16", input_shape=(1, 8, 8))
         with pytest.raises(WorkbenchError) as here:
             summarize("vgg16", input_shape=(1, 8, 8))
@@ -122,7 +122,8 @@ def test_a_helper_computes_exactly_the_engines_summary_and_reports_user_errors_a
 def test_an_unexpected_error_in_a_helper_carries_its_traceback(stubs: SummaryProcesses) -> None:
     import traceback
 
-    with pytest.raises(SummaryProcessError, match=r"^ZeroDivisionError: stub bug$") as bug:
+    with pytest.raises(SummaryProcessError, match=r"^Computing the summary of bug failed with ZeroDivisionError: stub bug$"
+                       ) as bug:
         stubs.summarize("bug")
     assert "Traceback (in the helper)" in "".join(traceback.format_exception(bug.value))  # the app's details
 
@@ -134,12 +135,12 @@ def test_a_helper_that_dies_is_replaced_and_the_request_sent_again(stubs: Summar
 
 
 def test_a_request_that_kills_its_helper_twice_is_reported_with_its_stderr(stubs: SummaryProcesses) -> None:
-    with pytest.raises(SummaryProcessError, match=r"summary of die stopped unexpectedly twice \(last exit code -9\)"
+    with pytest.raises(SummaryProcessError, match=r"summary of die stopped unexpectedly twice \(last exit code -9;"
                        ) as died:
         stubs.summarize("die")
     assert str(died.value.__cause__) == "dying on purpose"               # shown in the error's details
     assert stubs.running == 0 and stubs.broken is None and stubs.started == 2
-    with pytest.raises(WorkbenchError, match=r"^stub lenet$"):            # a new helper answers the next request
+    with pytest.raises(UnknownNameError, match=r"^stub lenet$"):          # a new helper answers the next request
         stubs.summarize("lenet")
     assert (stubs.started, stubs.running) == (3, 1)
 
@@ -296,3 +297,11 @@ def test_serve_answers_one_line_per_request_with_summaries_and_errors() -> None:
     assert len(lines) == 3 and "summary" in lines[0]
     assert lines[1]["error"]["workbench_error"] and "no_such_net" in lines[1]["error"]["message"]
     assert lines[2]["error"]["workbench_error"] and "bogus" in lines[2]["error"]["message"]
+
+
+def test_serve_answers_even_a_request_it_cannot_read() -> None:
+    answers = io.StringIO()
+    serve(io.StringIO("not json\n" + json.dumps({"arch": "lenet"}) + "\n"), answers)
+    first, second = (json.loads(line) for line in answers.getvalue().splitlines())
+    assert first["error"]["type"] == "JSONDecodeError" and not first["error"]["workbench_error"]
+    assert "summary" in second                                           # the exchange is still in step

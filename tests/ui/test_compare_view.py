@@ -105,6 +105,25 @@ def test_options_change_the_row_and_bad_options_say_why(qtbot, view) -> None:
     assert not view.trainAllButton.isEnabled() and "resnet20" in view.trainAllButton.toolTip()
 
 
+def test_a_summary_process_failure_costs_only_its_own_row(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> None:
+    from unittest.mock import Mock
+
+    from workbench.models import summarize, summary_process
+    from workbench.ui.compare_rows import CompareEntry, compare_task
+
+    def helper(arch: str, **kwargs):
+        if arch == "nin":
+            raise summary_process.SummaryProcessError("The process computing the summary of nin stopped unexpectedly.")
+        return summarize(arch, **kwargs)
+
+    monkeypatch.setattr(summary_process, "summarize_in_helper", helper)
+    sink = Mock(cancelled=Mock(return_value=False))
+    task = compare_task([CompareEntry("lenet"), CompareEntry("nin")], channels=1, classes=10, workspace=workspace)
+    lenet, nin = task(sink).outcomes
+    assert lenet.row is not None and lenet.row.params == expected_row("lenet", shape=(1, 28, 28), classes=10).params
+    assert nin.row is None and "stopped unexpectedly" in nin.error
+
+
 def test_train_all_runs_an_experiment_and_fills_the_accuracy_column(qtbot, workspace, lenet_digits_panel) -> None:
     from workbench.runs import RunStore
     from workbench.ui.analysis_window import attach_views

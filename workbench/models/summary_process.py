@@ -8,7 +8,7 @@ calling thread only waits on a pipe. The helper moves its stdout to stderr befor
 and the app skips any line that is not an answer, so a library printing at import cannot garble the exchange. A
 helper exits when its stdin closes (the app quit, however abruptly).
 
-Errors keep their meaning: a `WorkbenchError` raised in the helper is raised again with the same sentence;
+Errors keep their meaning: a `WorkbenchError` raised in the helper is raised again with its class and sentence;
 anything else becomes `SummaryProcessError`, with the helper's traceback as its cause. A helper that dies while
 summarising is replaced and the request sent once more. When helpers cannot be started at all (a frozen app, no
 interpreter, or one that fails to import the engine), summaries are computed in the calling thread instead: slower
@@ -212,11 +212,12 @@ class SummaryProcesses:
                     return self._summarize_here(arch, input_shape, num_classes, options)
                 if attempt == 2:
                     raise SummaryProcessError(
-                        f"the process computing the summary of {arch} stopped unexpectedly twice (last exit code "
-                        f"{code}); select another architecture and then this one again to retry"
+                        f"The process computing the summary of {arch} stopped unexpectedly twice (last exit code "
+                        f"{code}; e.g. out of memory). Ask for this summary again to retry; the details have the "
+                        "process's last output."
                     ) from _RemoteTraceback(tail)
                 continue
-            return _answer_to_summary(answer)
+            return _answer_to_summary(answer, arch)
         raise AssertionError("unreachable")
 
     def _ask(self, helper: _Helper, arch: str, line: str, cancellation: Cancellation | None) -> dict[str, Any]:
@@ -318,16 +319,18 @@ class SummaryProcesses:
         return summarize(arch, input_shape=input_shape, num_classes=num_classes, options=dict(options or {}))
 
 
-def _answer_to_summary(answer: dict[str, Any]) -> ModelSummary:
+def _answer_to_summary(answer: dict[str, Any], arch: str) -> ModelSummary:
+    from workbench import errors
     from workbench.models.summary_cache import summary_from_json
 
     if "summary" in answer:
         return summary_from_json(answer["summary"])
     error = answer.get("error", {})
-    message = str(error.get("message", "unknown error"))
+    message, kind = str(error.get("message", "unknown error")), str(error.get("type", "Error"))
     if error.get("workbench_error"):
-        raise WorkbenchError(message)
-    raise SummaryProcessError(f"{error.get('type', 'Error')}: {message}") from _RemoteTraceback(
+        cls = getattr(errors, kind, WorkbenchError)   # the same class as in the app's thread (InputTooSmallError …)
+        raise (cls if isinstance(cls, type) and issubclass(cls, WorkbenchError) else WorkbenchError)(message)
+    raise SummaryProcessError(f"Computing the summary of {arch} failed with {kind}: {message}") from _RemoteTraceback(
         str(error.get("traceback", "")))
 
 
@@ -370,16 +373,24 @@ def _answer(request: dict[str, Any]) -> dict[str, Any]:
                             num_classes=request.get("num_classes"), options=untag(request.get("options") or {}))
         return {"summary": summary_to_json(summary)}
     except Exception as exc:  # every error goes back to the app, which raises it there
-        return {"error": {"type": type(exc).__name__, "message": str(exc),
-                          "workbench_error": isinstance(exc, WorkbenchError),
-                          "traceback": "".join(traceback.format_exception(exc))}}
+        return _error_answer(exc)
+
+
+def _error_answer(exc: Exception) -> dict[str, Any]:
+    return {"error": {"type": type(exc).__name__, "message": str(exc),
+                      "workbench_error": isinstance(exc, WorkbenchError),
+                      "traceback": "".join(traceback.format_exception(exc))}}
 
 
 def serve(requests: IO[str], answers: IO[str]) -> None:
     """Answer one JSON line per request line until `requests` ends."""
     for line in requests:
         if line.strip():
-            answers.write(json.dumps(_answer(json.loads(line))) + "\n")
+            try:
+                text = json.dumps(_answer(json.loads(line)))
+            except Exception as exc:  # an unreadable request, an unwritable answer: still one answer per line
+                text = json.dumps(_error_answer(exc))
+            answers.write(text + "\n")
             answers.flush()
 
 

@@ -70,7 +70,7 @@ def compare_task(entries: Sequence[CompareEntry], *, channels: int | None, class
         from workbench.analysis.compare import compare_architectures
         from workbench.errors import WorkbenchError
         from workbench.models import resolve_options
-        from workbench.models.summary_process import summarize_in_helper
+        from workbench.models.summary_process import SummaryProcessError, summarize_in_helper
 
         outcomes = []
         for n, (entry, timed) in enumerate(zip(todo, flags)):
@@ -85,7 +85,7 @@ def compare_task(entries: Sequence[CompareEntry], *, channels: int | None, class
                                                duration_s=duration_s, workspace=workspace,
                                                summarize_fn=summarize_in_helper)
                 outcomes.append(CompareOutcome(entry, result.rows[0]))
-            except WorkbenchError as exc:
+            except (WorkbenchError, SummaryProcessError) as exc:  # this entry's failure: the other rows stand
                 outcomes.append(CompareOutcome(entry, None, str(exc)))
         return CompareResult(tuple(outcomes))
 
