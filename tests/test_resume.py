@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -68,14 +69,25 @@ class StopAt(Callback):
             self.control.stop()
 
 
-def test_resume_after_one_epoch_is_bitwise_equal(tmp_path: Path, straight: tuple) -> None:
+def test_resume_after_one_epoch_is_bitwise_equal(tmp_path: Path, straight: tuple,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import workbench.models
+
     ws0, run0, result0 = straight
     control = TrainControl()
     first = run_training(_job(tmp_path), [StopAt(control, epoch=1)], control)
     assert first.status == "stopped" and first.epochs_completed == 1
     assert RunStore(tmp_path).get_run(first.run_id).status == "stopped"
+    build, draws = workbench.models.build_model, []
+
+    def recording_build(*args: Any, **kwargs: Any) -> Any:
+        draws.append(kwargs.get("initialize_weights", True))
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(workbench.models, "build_model", recording_build)
     second = run_training(TrainJob(arch="", dataset="", workspace=tmp_path, resume_run_id=first.run_id))
     assert second.status == "completed" and second.epochs_completed == 2
+    assert draws == [False]         # the checkpoint's weights replace any draw: none is made
     _assert_same(_params(tmp_path, first.run_id), _params(ws0, run0))
     assert second.val_accuracy == result0.val_accuracy
     assert second.train_loss == pytest.approx(result0.train_loss, rel=1e-6)  # summed at other sync points

@@ -232,8 +232,9 @@ def build_run_model(plan: Plan, progress: ProgressFn | None = None) -> nn.Module
         progress(f"Building {plan.arch}", 0.0)
     seed_everything(plan.config.seed)
     try:
+        # A resumed run's weights come from its checkpoint: the init draw would be overwritten at once.
         return build_model(plan.arch, num_classes=plan.num_classes, input_shape=plan.input_shape,
-                           options=plan.options, device=plan.device)
+                           options=plan.options, device=plan.device, initialize_weights=plan.resume_state is None)
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise
