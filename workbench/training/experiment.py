@@ -144,13 +144,13 @@ def plan_experiment(spec: ExperimentSpec, *, workspace: Path | None = None, down
     """
     from workbench.data import get_dataset
     from workbench.models import get_spec, resolve_options
+    from workbench.training.job_data import check_classes_option
 
     if not spec.archs:
         raise InvalidOptionError("An experiment needs at least one architecture (--arch NAME).")
     arch_names = {a: {o.name for o in get_spec(a).options} for a in spec.archs}
     get_dataset(spec.dataset)
-    if spec.num_classes is not None and spec.num_classes < 2:
-        raise InvalidOptionError(f"--classes must be at least 2 to train a classifier, got {spec.num_classes}.")
+    check_classes_option(spec.num_classes)
     for arch in spec.arch_options:
         if arch not in arch_names:
             raise InvalidOptionError(f"Options are given for {arch!r}, which is not among the experiment's "
