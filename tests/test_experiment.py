@@ -153,6 +153,7 @@ def test_resume_by_id_continues_and_refuses_changes(tmp_path: Path, capsys: pyte
     (["--arch", "lenet"], "--dataset"),
     (["--arch", "lenet", "--set", "vgg:dropout=0.1"], "vgg"),
     (["--arch", "lenet", "--nproc", "2"], "--nproc"),
+    (["--arch", "lenet", "--classes", "1"], "--classes must be at least 2"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], needle: str, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
