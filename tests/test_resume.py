@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from workbench.training.callbacks import Callback
 from workbench.training.checkpoint import load_checkpoint
 from workbench.training.config import TrainConfig, TrainJob
 from workbench.training.control import TrainControl
-from workbench.training.events import EpochMetrics, StepMetrics
+from workbench.training.events import EpochMetrics, FitStart, StepMetrics
 from workbench.training.job import RunCompletedError, run_training
 
 # LeNet on digits with dropout-free but augmented, shuffled batches: every RNG stream matters.
@@ -94,6 +95,32 @@ def test_resume_after_one_epoch_is_bitwise_equal(tmp_path: Path, straight: tuple
     record = RunStore(tmp_path).get_run(first.run_id)
     assert record.status == "completed" and record.epochs_completed == 2
     assert [e for e, _, _ in RunStore(tmp_path).metrics(first.run_id, ["val_accuracy"])["val_accuracy"]] == [1, 2]
+
+
+def test_a_run_recorded_before_the_init_option_resumes_as_pytorch_init(tmp_path: Path) -> None:
+    """Such a run (recorded without `init`) was initialised by PyTorch's default: it continues, and says it
+    continues, as init=pytorch, not as today's default."""
+    import sqlite3
+
+    from workbench.training import checkpoint as ckpt
+
+    control = TrainControl()
+    first = run_training(_job(tmp_path), [StopAt(control, epoch=1)], control)
+    store = RunStore(tmp_path)
+    path = store.run_dir(first.run_id) / "last.pt"
+    state = load_checkpoint(path)
+    old = {k: v for k, v in ckpt.decode_options(state["arch_options"]).items() if k != "init"}
+    ckpt.save_checkpoint(path, {**state, "arch_options": ckpt.encode_options(old)})
+    with sqlite3.connect(store.db_path) as db:
+        db.execute("UPDATE runs SET arch_options = ? WHERE id = ?", (json.dumps(old), first.run_id))
+    starts: list[FitStart] = []
+
+    class Seen(Callback):
+        def on_fit_start(self, e: FitStart) -> None:
+            starts.append(e)
+
+    second = run_training(TrainJob(arch="", dataset="", workspace=tmp_path, resume_run_id=first.run_id), [Seen()])
+    assert second.status == "completed" and starts[0].arch_options["init"] == "pytorch"
 
 
 def test_resume_from_mid_epoch_stop_is_bitwise_equal(tmp_path: Path, straight: tuple,
