@@ -372,6 +372,24 @@ def test_a_launched_process_leaves_with_its_own_code_whatever_ends_it(tmp_path: 
     assert said in done.stderr and "NORMAL EXIT" not in done.stderr
 
 
+def test_a_process_that_reads_other_data_says_which_and_where(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    from types import SimpleNamespace
+
+    from workbench.training.job_data import DataFacts, load_shard_data
+
+    monkeypatch.setenv("RANK", "3")
+    for key, value in (("WORLD_SIZE", "4"), ("MASTER_ADDR", "localhost"), ("MASTER_PORT", "1")):
+        monkeypatch.setenv(key, value)
+    plan = SimpleNamespace(dataset="digits", data_root=None, data_options={}, config=recommended_config("", "digits"))
+    main_process = DataFacts(classes=("0", "1"), train_size=10, val_size=2)
+    with pytest.raises(InvalidOptionError) as raised:
+        load_shard_data(plan, main_process, TrainControl())  # type: ignore[arg-type]
+    said = str(raised.value)
+    assert said.startswith(f"Process 3 on {socket.gethostname()} reads different data from the default data root")
+    assert "10 classes) than the main process (10 / 2, 2 classes)" in said
+
+
 def test_launcher_exit_code_is_the_main_process(capsys: pytest.CaptureFixture) -> None:
     from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 

@@ -61,11 +61,16 @@ def load_shard_data(plan: Plan, facts: DataFacts, control: TrainControl) -> Any:
     """The data in a process other than the main one (which downloaded it if asked), checked to be the same."""
     splits = load_data(plan, False, plan.config, None, control)
     if DataFacts.of(splits) != facts:
-        mine = DataFacts.of(splits)
+        import socket
+
+        from workbench.training.distributed import env_rank
+
+        mine, where = DataFacts.of(splits), plan.data_root or "the default data root"
         raise InvalidOptionError(
-            f"This process reads different data ({mine.train_size} training / {mine.val_size} validation images, "
-            f"{len(mine.classes)} classes) than the main process ({facts.train_size} / {facts.val_size}, "
-            f"{len(facts.classes)} classes); every node needs the same data at the same path.")
+            f"Process {env_rank()} on {socket.gethostname()} reads different data from {where} "
+            f"({mine.train_size} training / {mine.val_size} validation images, {len(mine.classes)} classes) than "
+            f"the main process ({facts.train_size} / {facts.val_size}, {len(facts.classes)} classes); every node "
+            "needs the same data at the same path.")
     return splits
 
 
