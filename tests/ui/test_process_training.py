@@ -66,6 +66,18 @@ def test_the_task_announces_the_run_and_returns_the_childs_result(tmp_path: Path
     assert RunStore(tmp_path).get_run(result.run_id).world_size == 2
 
 
+@pytest.mark.parametrize(("printed", "said"), [
+    ('{"run_id": "x"', "JSONDecodeError"),          # cut off mid-line
+    ('{"run_id": "x"}', "KeyError"),                 # a line from another version
+])
+def test_a_result_line_the_app_cannot_read_is_one_sentence(tmp_path: Path, printed: str, said: str) -> None:
+    from workbench.errors import WorkbenchError
+
+    task = process_training_task(_job(tmp_path), 2, [sys.executable, "-c", f"print({printed!r})"])
+    with pytest.raises(WorkbenchError, match=rf"with a result the app cannot read \({said}.*see the run"):
+        task(RecordingSink())
+
+
 def test_a_stop_reaches_the_child_as_ctrl_c(tmp_path: Path, qtbot) -> None:
     runner = TaskRunner("processes")
     announced: list[str] = []

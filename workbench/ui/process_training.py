@@ -75,7 +75,12 @@ def process_training_task(job: TrainJob, processes: int, command: Sequence[str] 
         store.close()
         lines = out.strip().splitlines()
         if lines and lines[-1].startswith("{"):
-            return FitResult.from_dict(json.loads(lines[-1]))
+            try:
+                return FitResult.from_dict(json.loads(lines[-1]))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise WorkbenchError(f"The training process ended (exit code {child.returncode}) with a result the "
+                                     f"app cannot read ({type(exc).__name__}: {exc}); see the run in the runs list."
+                                     ) from None
         last = problem[-1] if problem else f"exit code {child.returncode}"
         raise WorkbenchError(last.removeprefix("workbench: error: ").removeprefix("workbench: "))
 
