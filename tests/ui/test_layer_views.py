@@ -112,6 +112,23 @@ def test_bar_chart_axis_is_labelled_with_the_layer_names(qtbot: Any, view: Summa
     assert drawn and set(drawn) <= set(chart.tick_labels()) and len(drawn) < len(chart.tick_labels())  # thinned
 
 
+def test_grid_lines_sit_at_the_count_axis_ticks_and_follow_a_new_summary(qtbot: Any, view: SummaryView) -> None:
+    _lenet_charted(qtbot, view)
+    chart = view.chart
+    for plot, grid in zip((chart.params_plot, chart.macs_plot), chart._grids):
+        item = plot.getPlotItem()
+        assert not item.getAxis("left").grid          # not the axis's own grid (5x dearer to paint)
+        shown = [line.value() for line in grid.lines if line.isVisible()]
+        assert shown == grid.values() and len(shown) >= 2
+        assert all(item.getViewBox().viewRange()[1][0] <= v <= item.getViewBox().viewRange()[1][1] for v in shown)
+        assert grid.lines[0].pen.color().alpha() < 255  # faint
+    before = [line.value() for line in chart._grids[0].lines if line.isVisible()]
+    view.set_summary(summarize("resnet18"))           # millions of parameters, not thousands
+    qtbot.waitUntil(view.chart_is_current, timeout=5000)
+    after = [line.value() for line in chart._grids[0].lines if line.isVisible()]
+    assert after == chart._grids[0].values() and max(after) > 10 * max(before)
+
+
 def test_hovering_a_bar_names_its_layer(qtbot: Any, view: SummaryView) -> None:
     summary = _lenet_charted(qtbot, view)
     chart = view.chart

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QComboBox, QListView, QListWidget, QListWidgetItem
 
 from workbench.ui.analysis_confusion import rgb_image
 from workbench.ui.analysis_session import SORT_MODES
-from workbench.ui.chart_style import PaletteChart, colour_plot_item
+from workbench.ui.chart_style import PaletteChart, YGrid, colour_plot_item
 
 if TYPE_CHECKING:
     from workbench.ui.analysis_session import Thumbnails
@@ -57,7 +57,7 @@ class PerClassChart(PaletteChart):
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=True, y=False)
         self.plot.getPlotItem().hideButtons()
-        self.plot.showGrid(y=True, alpha=0.25)
+        self.grid = YGrid(self.plot.getPlotItem())
         self.plot.setTitle("Per-class accuracy (recall)")
         self.plot.setLabel("left", "correct (%)")
         self.plot.setYRange(0, 100, padding=0.02)
@@ -74,6 +74,7 @@ class PerClassChart(PaletteChart):
         background, text = self.colours()
         self.plot.setBackground(background)
         colour_plot_item(self.plot.getPlotItem(), text)
+        self.grid.set_colour(text)
 
     def set_recall(self, recall: Sequence[float] | np.ndarray, classes: Sequence[str]) -> None:
         """One bar per class: recall (0..1, NaN for a class absent from the split) shown in percent."""

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.ui.chart_style import PaletteChart, colour_plot_item
+from workbench.ui.chart_style import PaletteChart, YGrid, colour_plot_item
 from workbench.ui.compare_rows import COLUMNS, CompareOutcome, cell_text, chart_value
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ class CompareCharts(PaletteChart):
         self.legend.setObjectName("compareLegend")
         self.legend.setWordWrap(True)
         self._values: dict[str, list[float]] = {}
+        self.grids: list[YGrid] = []
         for n, (title, key) in enumerate(COLUMNS):
             if key == "runs":
                 continue
@@ -108,7 +109,7 @@ class CompareCharts(PaletteChart):
             plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
-            plot.showGrid(y=True, alpha=0.25)
+            self.grids.append(YGrid(plot))
             self.plots[key] = plot
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -124,6 +125,8 @@ class CompareCharts(PaletteChart):
         self._text = text
         for plot in self.plots.values():
             colour_plot_item(plot, text, size="9pt")
+        for grid in self.grids:
+            grid.set_colour(text)
 
     def set_rows(self, rows: Sequence[CompareRow | None], labels: Sequence[str]) -> None:
         """Bars of every chart for these rows (None: an entry without figures, drawn as no bar)."""

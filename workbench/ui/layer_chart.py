@@ -15,7 +15,7 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QCursor, QFontMetrics, QPalette
 from PySide6.QtWidgets import QToolTip, QVBoxLayout, QWidget
 
-from workbench.ui.chart_style import PaletteChart, colour_plot_item
+from workbench.ui.chart_style import PaletteChart, YGrid, colour_plot_item
 from workbench.ui.layer_tree import human
 
 if TYPE_CHECKING:
@@ -112,16 +112,17 @@ class LayerChart(PaletteChart):
         self._bars = [pg.BarGraphItem(x=[], height=[], width=0.8, brush=colour, pen=None)
                       for colour in (PARAMS_COLOUR, MACS_COLOUR)]
         self._highlight: list[pg.BarGraphItem] = []
+        self._grids: list[YGrid] = []
         for plot, title, bars in ((self.params_plot, "Parameters per layer", self._bars[0]),
                                   (self.macs_plot, "Mult-Adds per layer", self._bars[1])):
             plot.setTitle(title)
             plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=True, y=False)
-            plot.showGrid(y=True, alpha=0.25)
             plot.getPlotItem().hideButtons()
             plot.getAxis("left").setWidth(COUNT_AXIS_WIDTH)  # "999 M" fits: a new range never re-lays the plot out
             plot.addItem(bars)
             plot.disableAutoRange()  # set_layers sets both ranges: auto-ranging at paint time would repaint again
+            self._grids.append(YGrid(plot.getPlotItem()))
         # Bound methods per plot, not lambdas: Qt drops them with this widget.
         self.params_plot.scene().sigMouseClicked.connect(self._on_params_click)
         self.macs_plot.scene().sigMouseClicked.connect(self._on_macs_click)
@@ -147,6 +148,8 @@ class LayerChart(PaletteChart):
         for plot in (self.params_plot, self.macs_plot):
             plot.setBackground(background)
             colour_plot_item(plot.getPlotItem(), text)
+        for grid in self._grids:
+            grid.set_colour(text)
 
     def set_stale(self, stale: bool) -> None:
         """Dim the bars while the summary they show is being replaced."""
