@@ -39,13 +39,27 @@ def trace_handlers(spans: list[Span]) -> None:
     """Wrap the GUI-thread handlers that do real work with timers recording (name, start, end)."""
     import pyqtgraph as pg
 
-    from workbench.ui import gc_guard, main_window, plots, summary_view, training_panel
+    from workbench.ui import (
+        architecture_panel,
+        gc_guard,
+        parameter_table,
+        plots,
+        summary_routing,
+        summary_view,
+        summary_worker,
+        training_panel,
+    )
 
     targets: list[tuple[Any, str]] = [
         (pg.GraphicsView, "paintEvent"), (gc_guard.GuiThreadCollector, "check"),
         (plots.LivePlots, "add_step"), (plots.LivePlots, "add_epoch"), (plots.LivePlots, "_redraw_next"),
         (training_panel.TrainingPanel, "_on_event"), (summary_view.SummaryView, "set_summary"),
-        (main_window.MainWindow, "_on_summary"), (main_window.MainWindow, "_on_selection"),
+        (summary_routing.SummaryRouter, "on_summary"), (summary_routing.SummaryRouter, "on_selection"),
+        # what a click in the architecture list does
+        (architecture_panel.ArchitecturePanel, "select"), (architecture_panel.ArchitecturePanel, "_build_form"),
+        (architecture_panel.ArchitecturePanel, "_emit"), (training_panel.TrainingPanel, "set_architecture"),
+        (summary_worker.SummaryWorker, "request"), (summary_view.SummaryView, "set_pending"),
+        (parameter_table.ParameterTable, "set_pending"), (summary_view.SummaryView, "_update_chart"),
     ]
     for cls, name in targets:
         original = getattr(cls, name, None)
@@ -57,8 +71,9 @@ def trace_handlers(spans: list[Span]) -> None:
             start = time.perf_counter()
             try:
                 return __f(*args, **kwargs)
-            finally:
-                spans.append((__n, start, time.perf_counter()))
+            finally:  # a paint is named by its widget (which chart)
+                widget = args[0].objectName() if __n.endswith("paintEvent") and args else ""
+                spans.append((f"{__n}[{widget}]" if widget else __n, start, time.perf_counter()))
 
         setattr(cls, name, functools.wraps(original)(wrapper))
 

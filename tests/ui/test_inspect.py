@@ -127,6 +127,21 @@ def test_invalid_option_disables_train(qtbot: Any, window: MainWindow) -> None:
     qtbot.waitUntil(lambda: "block_info" not in train.toolTip(), timeout=5000)
 
 
+def test_an_architectures_options_form_is_kept_while_another_is_shown(qtbot: Any, window: MainWindow) -> None:
+    select(qtbot, window, "vgg")
+    panel = window.arch_panel
+    field = panel.field_widget("block_info")
+    with qtbot.waitSignal(window.summaryShown, timeout=30_000):
+        panel.set_option_text("block_info", "((1, 16), (1, 32))")
+    select(qtbot, window, "lenet")
+    assert not field.isVisibleTo(panel) and "block_info" not in [f.spec.name for f in panel._fields]
+    assert panel.field_widget("activation").isVisibleTo(panel)
+    assert panel.save_state()["options"]["vgg"]["block_info"] == "((1, 16), (1, 32))"   # kept for the settings
+    select(qtbot, window, "vgg")
+    assert panel.field_widget("block_info") is field and field.isVisibleTo(panel)   # the same row, shown again
+    assert panel.selection().options["block_info"] == ((1, 16), (1, 32))          # with what was typed
+
+
 def test_engine_error_shows_in_summary_area_not_a_crash(qtbot: Any, window: MainWindow) -> None:
     select(qtbot, window, "alexnet")
     panel = window.arch_panel
@@ -197,10 +212,27 @@ def test_switching_back_is_served_from_the_cache(qtbot: Any, window: MainWindow)
     select(qtbot, window, "lenet")                      # shipped: no computation
     hits = worker.cache_hits
     with qtbot.waitSignal(window.summaryShown, timeout=1000) as shown:
-        window.arch_panel.select("tv:squeezenet1_1")
-        assert not worker.is_busy()                      # answered before select() returned
+        window.arch_panel.select("tv:squeezenet1_1")     # sent a turn later, answered from the cache at once
     assert worker.computations == computed + 1 and worker.cache_hits == hits + 1
     assert shown.args[0] == first and not window.summary_view.is_stale()
+
+
+def test_a_click_in_the_list_is_two_short_turns_and_the_panel_learns_the_selection_first(
+        qtbot: Any, window: MainWindow) -> None:
+    select(qtbot, window, "lenet")
+    panel = window.arch_panel
+    sent: list[str] = []
+    seen_by_panel: list[tuple[str, str]] = []
+    panel.selectionChanged.connect(lambda sel: sent.append(sel.arch))
+    window.summaryShown.connect(lambda s: seen_by_panel.append((s.arch, window.training_panel.selection.arch)))
+    panel.select("resnet18")
+    assert panel.current_arch() == "resnet18" and panel.field_widget("residual").isVisibleTo(panel)  # the form
+    assert sent == [] and window.training_panel.selection.arch == "lenet"    # ... the rest a turn later
+    with qtbot.waitSignal(window.summaryShown, timeout=30_000):
+        pass
+    assert sent == ["resnet18"] and seen_by_panel == [("resnet18", "resnet18")]
+    panel.select("vgg")
+    assert panel.selection().arch == "vgg" and sent[-1] == "vgg"             # asked for: sent at once
 
 
 def test_table_is_greyed_while_a_new_summary_computes(qtbot: Any, window: MainWindow) -> None:

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.ui.option_field import OptionField
+from workbench.ui.option_field import OptionField, OptionForms
 
 if TYPE_CHECKING:
     from workbench.models import ArchSpec
@@ -62,13 +62,16 @@ class ArchitecturePanel(QWidget):
         super().__init__(parent)
         self._specs: dict[str, ArchSpec] = {}
         self._resolve: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
-        self._fields: list[OptionField] = []
+        self._item_of: dict[str, QTreeWidgetItem] = {}
         self._arch = ""
-        self._texts: dict[str, dict[str, str]] = {}  # arch -> option -> literal text (edits survive switching)
+        self._texts: dict[str, dict[str, str]] = {}  # arch -> option -> literal text restored from the settings
         self._dataset: dict[str, Any] = {}
         self._last: ArchSelection | None = None
         self._debounce = QTimer(self, singleShot=True, interval=150)
         self._debounce.timeout.connect(self._emit)
+        # A click in the list shows the form at once and sends the selection a turn later: two short turns.
+        self._soon = QTimer(self, singleShot=True, interval=0)
+        self._soon.timeout.connect(self._emit)
 
         self.search = QLineEdit(placeholderText="Search architectures (Ctrl+F)")
         self.search.setObjectName("architectureSearch")
@@ -92,6 +95,7 @@ class ArchitecturePanel(QWidget):
         self.options_box = QGroupBox("Options")
         self.form = QFormLayout(self.options_box)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.options = OptionForms(self.form, self._debounce.start)
         self.form_message = QLabel(wordWrap=True)
         self.form_message.setObjectName("optionsMessage")
 
@@ -137,6 +141,7 @@ class ArchitecturePanel(QWidget):
     def set_catalog(self, specs: Sequence[ArchSpec], resolve: Callable[[str, dict[str, Any]], dict[str, Any]],
                     families: Sequence[str] | None = None) -> None:
         """Fill the list from ArchSpecs (in registry order) and remember the validator (resolve_options)."""
+        self.options.drop(self.options.names())
         self._specs = {s.name: s for s in specs}
         self._resolve = resolve
         order = list(families or dict.fromkeys(s.family for s in specs))
@@ -144,6 +149,7 @@ class ArchitecturePanel(QWidget):
         bold.setBold(True)
         with QSignalBlocker(self.tree):
             self.tree.clear()
+            self._item_of = {}
             groups: dict[str, QTreeWidgetItem] = {}
             for family in order:
                 item = QTreeWidgetItem(self.tree, [family])
@@ -156,6 +162,7 @@ class ArchitecturePanel(QWidget):
                 child = QTreeWidgetItem(parent, [spec.name])
                 child.setData(0, NAME_ROLE, spec.name)
                 child.setToolTip(0, spec.description)
+                self._item_of[spec.name] = child
             for family, item in groups.items():
                 item.setText(0, f"{family}  ({item.childCount()})")
                 item.setExpanded(family != "torchvision" or item.childCount() <= 12)
@@ -167,7 +174,7 @@ class ArchitecturePanel(QWidget):
 
     def visible_names(self) -> list[str]:
         """Names not hidden by the search box."""
-        return [n for n, item in self._items().items() if not item.isHidden()]
+        return [n for n, item in self._item_of.items() if not item.isHidden()]
 
     def _groups(self) -> list[QTreeWidgetItem]:
         items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
@@ -177,9 +184,6 @@ class ArchitecturePanel(QWidget):
     def _children(group: QTreeWidgetItem) -> list[QTreeWidgetItem]:
         items = (group.child(j) for j in range(group.childCount()))
         return [item for item in items if item is not None]
-
-    def _items(self) -> dict[str, QTreeWidgetItem]:
-        return {child.data(0, NAME_ROLE): child for group in self._groups() for child in self._children(group)}
 
     def _apply_filter(self, text: str) -> None:
         needle = text.strip().lower()
@@ -213,7 +217,7 @@ class ArchitecturePanel(QWidget):
     def select(self, name: str) -> bool:
         """Select an architecture by name; False when it is not in the list. Selecting the current architecture
         again sends its selection again (the summary comes from the cache)."""
-        item = self._items().get(name)
+        item = self._item_of.get(name)
         if item is None:
             return False
         if name == self._arch:
@@ -229,36 +233,24 @@ class ArchitecturePanel(QWidget):
         name = current.data(0, NAME_ROLE) if current is not None else None
         if not name or name == self._arch:
             return
-        self._store_texts()
         self._arch = name
         self._build_form(self._specs[name])
-        self._changed_now()
-
-    def _store_texts(self) -> None:
-        if self._arch:
-            self._texts[self._arch] = {f.spec.name: f.text() for f in self._fields}
+        self._debounce.stop()
+        self._soon.start()
 
     def _build_form(self, spec: ArchSpec) -> None:
-        while self.form.rowCount():
-            self.form.removeRow(0)
-        self._fields = []
+        self.options.show(spec.name, spec.options, self._texts.get(spec.name, {}))
         natural = "×".join(map(str, spec.natural_input))
         # Zero-width spaces after commas let long tuples in descriptions wrap.
         text = spec.description.replace(",", ",\u200b")
         self.description.setText(f"<b>{spec.name}</b> — {text}<br>"
                                  f"<small>Designed for {natural} inputs, {spec.default_classes} classes.</small>")
-        saved = self._texts.get(spec.name, {})
-        for option in spec.options:
-            f = OptionField(option)
-            if option.name in saved:
-                f.set_text(saved[option.name])
-            f.connect(self._debounce.start)
-            label = QLabel(option.name)
-            label.setToolTip(f.help)
-            self.form.addRow(label, f.widget)
-            self._fields.append(f)
         self.options_box.setVisible(bool(self._fields))
         self.form_message.clear()
+
+    @property
+    def _fields(self) -> list[OptionField]:
+        return self.options.fields
 
     def set_option_text(self, name: str, text: str) -> None:
         """Set one option from literal text (as a user would type it); validated like an edit."""
@@ -297,6 +289,7 @@ class ArchitecturePanel(QWidget):
 
     def _changed_now(self) -> None:
         self._debounce.stop()
+        self._soon.stop()
         self._emit()
 
     def _emit(self) -> None:
@@ -359,16 +352,18 @@ class ArchitecturePanel(QWidget):
         return ""
 
     def selection(self) -> ArchSelection | None:
-        """The last emitted selection (None before the first)."""
+        """The current selection (None before the first); one still to be sent is sent now."""
+        if self._soon.isActive():
+            self._changed_now()
         return self._last
 
     # --- persistence --------------------------------------------------------------------------------------
     def save_state(self) -> dict[str, Any]:
         """Last architecture, the option texts of every edited architecture and the overrides."""
-        self._store_texts()
+        texts = {**self._texts, **self.options.texts()}
         return {
             "arch": self._arch,
-            "options": self._texts,
+            "options": texts,
             "override": self.override.isChecked(),
             "input": [s.value() for s in self.shape_spins],
             "classes": self.classes_spin.value(),
@@ -379,6 +374,7 @@ class ArchitecturePanel(QWidget):
         texts = state.get("options") or {}
         if isinstance(texts, dict):
             self._texts.update({str(k): dict(v) for k, v in texts.items() if isinstance(v, dict)})
+            self.options.drop([str(k) for k in texts])   # shown again with the restored texts
         with QSignalBlocker(self.override):
             self.override.setChecked(bool(state.get("override", False)))
         for spin, value in zip(self.shape_spins, state.get("input") or []):

@@ -7,7 +7,6 @@ when it arrives. Tests build the window eagerly (`lazy=False`), the same code ru
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -27,18 +26,18 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.ui import analysis_window, window_menus, workspaces
-from workbench.ui.architecture_panel import ArchitecturePanel, ArchSelection
+from workbench.ui.architecture_panel import ArchitecturePanel
 from workbench.ui.dialogs import show_error
 from workbench.ui.parameter_table import ParameterTable
 from workbench.ui.startup import EngineCatalog, engine_import_task, import_engine
 from workbench.ui.summary_preview import DEFAULT_ARCH
-from workbench.ui.summary_view import SummaryView, human
+from workbench.ui.summary_routing import SummaryRouter
+from workbench.ui.summary_view import SummaryView
 from workbench.ui.summary_worker import SummaryWorker
 from workbench.ui.tasks import TaskRunner
 from workbench.ui.training_wiring import wire_training
 
 if TYPE_CHECKING:
-    from workbench.models.summary import LayerRow, ModelSummary
     from workbench.ui.plots import LivePlots
     from workbench.ui.runs_panel import RunsPanel
     from workbench.ui.training_panel import TrainingPanel
@@ -76,7 +75,6 @@ class MainWindow(QMainWindow):
         self.runs_panel: RunsPanel | None = None
         self.catalog: EngineCatalog | None = None
         self.views: analysis_window.AnalysisViews | None = None   # the Analysis tab and the Compare view
-        self._restoring = False
         self.setWindowTitle(TITLE)
         self.setObjectName("mainWindow")
         self.resize(1440, 880)
@@ -137,10 +135,7 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(label)
         window_menus.build_menus(self, TABS)
 
-        self.arch_panel.selectionChanged.connect(self._on_selection)
-        self.worker.finished.connect(self._on_summary)
-        self.worker.failed.connect(self._on_summary_failed)
-        self.summary_view.layerSelected.connect(self._on_layer_selected)
+        self.router = SummaryRouter(self)
         self.summary_view.staleChanged.connect(self.param_table.set_pending)  # greyed with the layer tree
         self.loader.done.connect(self._on_engine_loaded)
         self.loader.failed.connect(self._on_engine_failed)
@@ -232,7 +227,7 @@ class MainWindow(QMainWindow):
         self.catalog = catalog
         self.summary_view.attach_chart()
         panel = self._attach_training()
-        self._restoring = True
+        self.router.restoring = True
         try:
             self.arch_panel.set_catalog(catalog.specs, resolve_options, catalog.families)
             state = self.stored_dict("training/state")
@@ -243,12 +238,13 @@ class MainWindow(QMainWindow):
             if not self.arch_panel.current_arch():
                 self.arch_panel.select(DEFAULT_ARCH if DEFAULT_ARCH in self.arch_panel.names()
                                        else self.arch_panel.names()[0])
+            self.arch_panel.selection()   # sent now, while restoring: shown below
         finally:
-            self._restoring = False
+            self.router.restoring = False
         if self.views is not None:
             self.views.compare.set_catalog(catalog.specs, catalog.families)
         self.tabs.setCurrentIndex(int(str(self.settings.value("window/tab", 0) or 0)))
-        self._on_selection(self.arch_panel.selection())
+        self.router.on_selection(self.arch_panel.selection())
         self.engineReady.emit()
 
     def _attach_training(self) -> TrainingPanel:
@@ -273,7 +269,6 @@ class MainWindow(QMainWindow):
         panel.deviceChanged.connect(lambda d: self.device_label.setText(f"Device: {d}"))
         panel.throughputChanged.connect(self._on_throughput)
         panel.bind_pause_action(self.pause_action)
-        self.summaryShown.connect(panel.set_summary)
         panel.errorOccurred.connect(lambda message, details: show_error(self, message, details))
         runs.errorOccurred.connect(lambda message, details: show_error(self, message, details))
         panel.runStarted.connect(lambda _start: self.tabs.setCurrentIndex(2))
@@ -303,42 +298,6 @@ class MainWindow(QMainWindow):
 
     def _on_dataset(self, info: dict) -> None:
         self.arch_panel.set_dataset(info)
-
-    def _on_selection(self, sel: ArchSelection | None) -> None:
-        if sel is None or self._restoring:
-            return
-        if self.training_panel is not None:
-            self.training_panel.set_architecture(sel)
-        if not sel.valid:
-            self.worker.invalidate()
-            self.summary_view.set_error(f"The options of {sel.arch} are not valid: {sel.reason}")
-            self.summary_state.setText(f"{sel.arch}: invalid options.")
-            return
-        self.worker.request(sel.arch, input_shape=sel.input_shape, num_classes=sel.num_classes,
-                            options=sel.options)
-        if self.worker.is_busy():   # not answered from the cache before request() returned
-            self.summary_view.set_pending(sel.arch)
-            self.summary_state.setText(f"Summarizing {sel.arch}…")
-
-    def _on_summary(self, _rid: int, summary: ModelSummary) -> None:
-        self.summary_view.set_summary(summary)
-        self.param_table.set_parameters(summary.parameters)
-        t = summary.totals
-        self.summary_state.setText(f"{summary.arch}: {t.total_params:,} parameters, "
-                                   f"{human(t.mult_adds)} Mult-Adds.")
-        self.summaryShown.emit(summary)
-
-    def _on_summary_failed(self, _rid: int, message: str, details: str, user_error: bool) -> None:
-        self.summary_view.set_error(message, details)
-        self.summary_state.setText("Summary failed: " + message)
-        sel = self.arch_panel.selection()
-        if user_error and sel is not None and self.training_panel is not None:
-            # e.g. the input is too small for this architecture: the model could not be trained either.
-            self.training_panel.set_architecture(dataclasses.replace(sel, valid=False, reason=message))
-
-    def _on_layer_selected(self, row: LayerRow) -> None:
-        self.summary_state.setText(f"{row.name or row.type}: {row.type}, {row.params:,} parameters, "
-                                   f"{row.mult_adds:,} Mult-Adds")
 
     # --- settings ------------------------------------------------------------------------------------
     def stored_dict(self, key: str) -> dict:

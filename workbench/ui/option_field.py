@@ -1,12 +1,13 @@
-"""One row of the architecture options form: the editor for an OptionSpec and how to read its value."""
+"""One row of the architecture options form: the editor for an OptionSpec and how to read its value; `OptionForms`
+keeps the rows of every architecture shown so far."""
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QWidget
 
 
 class OptionSpec(Protocol):
@@ -127,3 +128,52 @@ class OptionField:
         self.widget.setStyleSheet(INVALID_STYLE if reason else "")
         self.widget.setProperty("invalid", bool(reason))
         self.widget.setToolTip(f"{reason}\n\n{self.help}" if reason else self.help)
+
+
+class OptionForms:
+    """The option rows of every architecture shown so far, in one form layout: built on an architecture's first
+    selection, then kept and only hidden (switching back costs no rebuild, which took ~5-10 ms of a click, and
+    keeps what was typed). `fields` are the shown architecture's."""
+
+    def __init__(self, form: QFormLayout, on_edit: Callable[[], None]) -> None:
+        self.form = form
+        self._on_edit = on_edit
+        self.fields: list[OptionField] = []
+        self._shown = ""
+        self._built: dict[str, list[OptionField]] = {}
+
+    def show(self, name: str, options: Sequence[OptionSpec], texts: Mapping[str, str]) -> list[OptionField]:
+        """Show architecture `name`'s rows (built now, with `texts` typed in, when it has none yet)."""
+        for f in self.fields:
+            self.form.setRowVisible(f.widget, False)
+        fields = self._built.get(name)
+        if fields is None:
+            fields = self._built[name] = []
+            for option in options:
+                f = OptionField(option)
+                if option.name in texts:
+                    f.set_text(texts[option.name])
+                f.connect(self._on_edit)
+                label = QLabel(option.name)
+                label.setToolTip(f.help)
+                self.form.addRow(label, f.widget)
+                fields.append(f)
+        for f in fields:
+            self.form.setRowVisible(f.widget, True)
+        self.fields, self._shown = fields, name
+        return fields
+
+    def drop(self, names: Sequence[str]) -> None:
+        """Delete these architectures' rows (built again when next shown)."""
+        for name in names:
+            for f in self._built.pop(name, []):
+                self.form.removeRow(f.widget)
+            if name == self._shown:
+                self.fields, self._shown = [], ""
+
+    def names(self) -> list[str]:
+        return list(self._built)
+
+    def texts(self) -> dict[str, dict[str, str]]:
+        """What is typed in every kept form: architecture -> option -> literal text."""
+        return {name: {f.spec.name: f.text() for f in fields} for name, fields in self._built.items()}

@@ -7,7 +7,6 @@ what the next Train will run, or — while a run trains — the settings of that
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +32,7 @@ from workbench.ui.run_progress import RunProgress
 from workbench.ui.tasks import TaskRunner
 from workbench.ui.training_advice import AdviceLabel
 from workbench.ui.training_events import RunEvents, ending
-from workbench.ui.training_run import RunSettings, next_run_inputs
+from workbench.ui.training_run import RunSettings, next_run_inputs, recommended_settings
 from workbench.ui.training_settings import SettingsForm, available_devices
 
 if TYPE_CHECKING:
@@ -199,12 +198,12 @@ class TrainingPanel(RunEvents, QWidget):
         self.selection = selection
         self._apply_recommended()
         self._update_buttons()
-        self._refresh_advice()
+        self._refresh_timer.start()   # the advice a moment later: a click in the list stays one short turn
 
     def set_summary(self, summary: ModelSummary) -> None:
         """The layer summary the window shows (its totals feed the memory estimate)."""
         self.summary = summary
-        self._refresh_advice()
+        self._refresh_timer.start()
 
     def _apply_recommended(self) -> None:
         """Give the settings the engine's starting point for this architecture + data set, except for the
@@ -218,13 +217,7 @@ class TrainingPanel(RunEvents, QWidget):
         dataset = self.picker.current_name() if self.picker.is_loaded() else None
         if not arch or not dataset or not self.settings.is_built():
             return None
-        from workbench.errors import WorkbenchError
-        from workbench.training.config import recommended_config
-
-        try:
-            return dataclasses.asdict(recommended_config(arch, dataset))
-        except WorkbenchError:
-            return None
+        return recommended_settings(arch, dataset)
 
     def reset_to_recommended(self) -> None:
         """"Reset to recommended": forget the edits; every field takes the architecture's recommended value."""

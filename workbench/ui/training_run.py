@@ -9,6 +9,8 @@ the next one. It also collects the run's epochs for the hints. `next_run_inputs`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 from typing import TYPE_CHECKING, Any
 
 from workbench.training import estimate as est
@@ -39,6 +41,24 @@ def device_locked(task: Task) -> Task:
             est.DEVICE_LOCK.release()
 
     return run
+
+
+def recommended_settings(arch: str, dataset: str) -> dict[str, Any] | None:
+    """The engine's recommended settings for `arch` on `dataset` (None when it has none); cached, as the panel
+    asks on every selection and button update."""
+    found = _recommended(arch, dataset)
+    return dict(found) if found is not None else None
+
+
+@functools.lru_cache(maxsize=64)
+def _recommended(arch: str, dataset: str) -> dict[str, Any] | None:
+    from workbench.errors import WorkbenchError
+    from workbench.training.config import recommended_config
+
+    try:
+        return dataclasses.asdict(recommended_config(arch, dataset))
+    except WorkbenchError:
+        return None
 
 
 def stored_config(job: TrainJob) -> tuple[dict[str, Any], str, str]:
