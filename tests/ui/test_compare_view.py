@@ -233,3 +233,21 @@ def test_variants_are_rows_of_their_own(qtbot, view) -> None:
     with qtbot.waitSignal(view.rowsShown, timeout=WAIT_MS):
         view.tick(twin, False)
     assert view.table.rowCount() == 1
+
+
+def test_chart_grid_lines_survive_new_rows(qtbot) -> None:
+    from workbench.analysis.compare import row_from_summary
+    from workbench.models import summarize
+    from workbench.ui.compare_charts import CompareCharts
+
+    charts = CompareCharts()
+    qtbot.addWidget(charts)
+    charts.resize(700, 600)
+    charts.show()
+    for archs in (["lenet", "resnet18"], ["nin", "lenet", "vgg_cifar"]):
+        charts.set_rows([row_from_summary(summarize(a)) for a in archs], archs)
+    plot = charts.plots["params"]
+    grid = charts.grids[list(charts.plots).index("params")]
+    shown = [line for line in grid.lines if line.isVisible()]
+    assert shown and all(line.scene() is plot.scene() for line in shown)   # still in the plot, not cleared away
+    assert [line.value() for line in shown] == grid.values()

@@ -102,6 +102,7 @@ class CompareCharts(PaletteChart):
         self.legend.setWordWrap(True)
         self._values: dict[str, list[float]] = {}
         self.grids: list[YGrid] = []
+        self._bars: dict[str, Any] = {}
         for n, (title, key) in enumerate(COLUMNS):
             if key == "runs":
                 continue
@@ -136,7 +137,8 @@ class CompareCharts(PaletteChart):
         self.legend.setText("  ".join(f'<span style="color:{brushes[i]}">■</span>&nbsp;{html.escape(label)}'
                                       for i, label in enumerate(labels)))
         for key, plot in self.plots.items():
-            plot.clear()
+            if key in self._bars:   # the bars only: plot.clear() would take the grid's lines too
+                plot.removeItem(self._bars.pop(key))
             values = [chart_value(key, getattr(row, key)) if row is not None else 0.0 for row in rows]
             self._values[key] = values
             known = any(row is not None and getattr(row, key) is not None for row in rows)
@@ -144,8 +146,9 @@ class CompareCharts(PaletteChart):
                                         else " (not measured)" if key.endswith("per_second") else "")
             plot.setTitle(title, color=self._text, size="9pt")
             if values:
-                plot.addItem(pg.BarGraphItem(x=list(range(len(values))), height=values, width=0.7, brushes=brushes,
-                                             pen=None))
+                self._bars[key] = pg.BarGraphItem(x=list(range(len(values))), height=values, width=0.7,
+                                                  brushes=brushes, pen=None)
+                plot.addItem(self._bars[key])
                 plot.setXRange(-0.6, len(values) - 0.4, padding=0)
             plot.getAxis("bottom").setTicks([[], []])
             if known:
