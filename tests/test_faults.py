@@ -427,3 +427,32 @@ def test_a_signal_swallowed_by_a_librarys_import_still_ends_the_command(capsys: 
     rc = main(["train", *FAST, "--epochs", "1", "--workspace", "/nonexistent/never-created"])
     assert rc == 130 and "interrupted" in capsys.readouterr().err
     assert not Path("/nonexistent/never-created").exists()
+
+
+def test_an_error_that_follows_a_start_up_signal_ends_as_that_signal(monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A Ctrl-C inside numpy's import (under torch's) leaves numpy half-loaded; the next import then fails with
+    'cannot load module more than once per process'. That is the interruption's doing: exit 130, no traceback."""
+    from workbench.cli import common, main
+    from workbench.cli import train as train_cli
+
+    def interrupted_during_import(args: object) -> int:
+        common.EARLY_SIGNALS.append(signal.SIGINT)      # what the start-up handler records
+        raise ImportError("cannot load module more than once per process")
+
+    monkeypatch.setattr(train_cli, "cmd_train", interrupted_during_import)
+    assert main(["train", "--arch", "lenet", "--dataset", "digits"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "workbench: interrupted" and "Traceback" not in err
+
+
+def test_an_unexpected_error_without_a_signal_still_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.cli import main
+    from workbench.cli import train as train_cli
+
+    def bug(args: object) -> int:
+        raise ImportError("a real bug")
+
+    monkeypatch.setattr(train_cli, "cmd_train", bug)
+    with pytest.raises(ImportError, match="a real bug"):
+        main(["train", "--arch", "lenet", "--dataset", "digits"])

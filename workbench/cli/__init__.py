@@ -74,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except (WorkbenchError, KeyboardInterrupt, Signalled, BrokenPipeError) as exc:
         return ending_code(exc)
+    except Exception as exc:
+        if EARLY_SIGNALS:      # the consequence of a start-up Ctrl-C, not a bug: see ending_code
+            return ending_code(exc)
+        raise
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

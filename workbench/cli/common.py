@@ -98,7 +98,11 @@ def print_json_line(obj: Any) -> None:
 def ending_code(exc: BaseException, *, unexpected: bool = False) -> int:
     """The exit code of a command ended by `exc`, after its one line on stderr: a WorkbenchError 2, Ctrl-C 130, a
     signal 128 + N, a closed stdout 0. Any other exception is re-raised, or with `unexpected` its traceback is
-    written and the code is 1 (a launched process, which must not leave through Python's normal exit)."""
+    written and the code is 1 (a launched process, which must not leave through Python's normal exit). After a
+    start-up signal any exception is that signal's doing (a Ctrl-C inside numpy's import leaves it half-loaded
+    and the next import fails): it ends as the signal did."""
+    if EARLY_SIGNALS and not isinstance(exc, (Signalled, KeyboardInterrupt)):
+        exc = Signalled(EARLY_SIGNALS[0])
     if isinstance(exc, WorkbenchError):
         sys.stderr.write(f"workbench: error: {exc}\n")
         return EXIT_BAD_INPUT
