@@ -251,3 +251,13 @@ def test_chart_grid_lines_survive_new_rows(qtbot) -> None:
     shown = [line for line in grid.lines if line.isVisible()]
     assert shown and all(line.scene() is plot.scene() for line in shown)   # still in the plot, not cleared away
     assert [line.value() for line in shown] == grid.values()
+
+
+def test_count_charts_read_as_people_count(qtbot) -> None:
+    from workbench.ui.compare_charts import CompareCharts
+
+    charts = CompareCharts()
+    qtbot.addWidget(charts)
+    params = charts.plots["params"].getAxis("left")
+    assert params.tickStrings([0.0, 5e6, 1e7], 1.0, 5e6) == ["0", "5 M", "10 M"]         # not "1e+07"
+    assert charts.plots["train_images_per_second"].getAxis("left").tickStrings([0.2, 1.0], 1.0, 0.2) == ["0.2", "1"]

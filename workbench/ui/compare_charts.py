@@ -86,12 +86,17 @@ class CompareTable(QTableWidget):
         return [item.text() if item is not None else "" for item in items]
 
 
+COUNT_KEYS = frozenset({"params", "mult_adds", "train_images_per_second", "infer_images_per_second"})
+
+
 class CompareCharts(PaletteChart):
     """A grid of small bar charts, one per numeric column; bar i is the i-th compared architecture."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         import pyqtgraph as pg
+
+        from workbench.ui.layer_chart import CountAxis
 
         self.setObjectName("compareCharts")
         self.view = pg.GraphicsLayoutWidget()
@@ -106,7 +111,9 @@ class CompareCharts(PaletteChart):
         for n, (title, key) in enumerate(COLUMNS):
             if key == "runs":
                 continue
-            plot = self.view.addPlot(row=n // CHART_COLUMNS, col=n % CHART_COLUMNS, title=title)
+            counts = key in COUNT_KEYS   # "10 M", not "1e+07"
+            plot = self.view.addPlot(row=n // CHART_COLUMNS, col=n % CHART_COLUMNS, title=title,
+                                     axisItems={"left": CountAxis()} if counts else None)
             plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
