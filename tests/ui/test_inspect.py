@@ -235,6 +235,18 @@ def test_a_click_in_the_list_is_two_short_turns_and_the_panel_learns_the_selecti
     assert panel.selection().arch == "vgg" and sent[-1] == "vgg"             # asked for: sent at once
 
 
+def test_a_failure_arriving_while_a_click_waits_is_the_previous_selections(qtbot: Any, window: MainWindow) -> None:
+    select(qtbot, window, "lenet")
+    panel, training = window.arch_panel, window.training_panel
+    panel.select("resnet18")                                  # a click, its selection still to be sent ...
+    window.worker.failed.emit(window.worker.latest_id, "lenet: the input is too small.", "", True)  # ... lenet's
+    assert training.selection.arch == "lenet" and not training.selection.valid
+    assert panel.last_sent().arch == "lenet"
+    with qtbot.waitSignal(window.summaryShown, timeout=30_000) as shown:
+        pass                                                  # the click goes on as usual
+    assert shown.args[0].arch == "resnet18" and training.selection.arch == "resnet18" and training.selection.valid
+
+
 def test_table_is_greyed_while_a_new_summary_computes(qtbot: Any, window: MainWindow) -> None:
     select(qtbot, window, "lenet")
     panel, view = window.arch_panel, window.summary_view

@@ -357,6 +357,10 @@ class ArchitecturePanel(QWidget):
             self._changed_now()
         return self._last
 
+    def last_sent(self) -> ArchSelection | None:
+        """The selection last sent (a click's still to be sent is not: that one has not been asked for yet)."""
+        return self._last
+
     # --- persistence --------------------------------------------------------------------------------------
     def save_state(self) -> dict[str, Any]:
         """Last architecture, the option texts of every edited architecture and the overrides."""

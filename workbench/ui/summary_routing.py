@@ -76,7 +76,7 @@ class SummaryRouter(QObject):
         w = self.window
         w.summary_view.set_error(message, details)
         w.summary_state.setText("Summary failed: " + message)
-        sel = w.arch_panel.selection()
+        sel = w.arch_panel.last_sent()   # the one whose summary failed
         self._panel_selection.flush()
         if user_error and sel is not None and w.training_panel is not None:
             # e.g. the input is too small for this architecture: the model could not be trained either.
