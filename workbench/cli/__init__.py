@@ -24,7 +24,6 @@ from workbench.cli.common import (
     print_json_line,
     remember_signal,
 )
-from workbench.errors import WorkbenchError
 
 __all__ = ["build_parser", "main", "parse_assignments", "print_json_line"]
 
@@ -72,12 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_BAD_INPUT
         return int(args.func(args))
-    except (WorkbenchError, KeyboardInterrupt, Signalled, BrokenPipeError) as exc:
-        return ending_code(exc)
-    except Exception as exc:
-        if EARLY_SIGNALS:      # the consequence of a start-up Ctrl-C, not a bug: see ending_code
-            return ending_code(exc)
-        raise
+    except (Exception, KeyboardInterrupt, Signalled) as exc:
+        return ending_code(exc)   # re-raises what is neither the user's problem nor a signal's doing
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
