@@ -116,6 +116,7 @@ def measure(archs: list[str], repeats: int) -> tuple[dict[str, dict[str, list[fl
                                                         "outside_cpu", "switch", "switch_charts")}
         for _ in range(repeats + 1):
             window.arch_panel.select("lenet" if arch != "lenet" else "alexnet")
+            window.arch_panel.send_now()   # (a click's selection is otherwise sent a turn later)
             if window.worker.is_busy():
                 run_until_shown()
             settle()
@@ -136,6 +137,7 @@ def measure(archs: list[str], repeats: int) -> tuple[dict[str, dict[str, list[fl
             rows["outside_cpu"].append(cpu)
             # Back to it once another is shown: served from the session cache, tree and then charts.
             window.arch_panel.select("lenet" if arch != "lenet" else "alexnet")
+            window.arch_panel.send_now()   # (a click's selection is otherwise sent a turn later)
             if window.worker.is_busy():
                 run_until_shown()
             settle(100)

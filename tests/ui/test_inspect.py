@@ -134,12 +134,17 @@ def test_an_architectures_options_form_is_kept_while_another_is_shown(qtbot: Any
     with qtbot.waitSignal(window.summaryShown, timeout=30_000):
         panel.set_option_text("block_info", "((1, 16), (1, 32))")
     select(qtbot, window, "lenet")
-    assert not field.isVisibleTo(panel) and "block_info" not in [f.spec.name for f in panel._fields]
+    assert not field.isVisibleTo(panel) and "block_info" not in [f.spec.name for f in panel.options.fields]
     assert panel.field_widget("activation").isVisibleTo(panel)
     assert panel.save_state()["options"]["vgg"]["block_info"] == "((1, 16), (1, 32))"   # kept for the settings
     select(qtbot, window, "vgg")
     assert panel.field_widget("block_info") is field and field.isVisibleTo(panel)   # the same row, shown again
     assert panel.selection().options["block_info"] == ((1, 16), (1, 32))          # with what was typed
+    with qtbot.waitSignal(panel.selectionChanged, timeout=5000) as restored:       # settings read back meanwhile
+        panel.restore_state({"arch": "vgg", "options": {"vgg": {"block_info": "((1, 8),)"}}})
+    assert restored.args[0].options["block_info"] == ((1, 8),)
+    assert panel.field_widget("block_info").isVisibleTo(panel)
+    assert panel.options.texts()["vgg"]["block_info"] == "((1, 8),)"
 
 
 def test_engine_error_shows_in_summary_area_not_a_crash(qtbot: Any, window: MainWindow) -> None:
@@ -211,9 +216,12 @@ def test_switching_back_is_served_from_the_cache(qtbot: Any, window: MainWindow)
     assert first == summarize("tv:squeezenet1_1", input_shape=first.input_shape, num_classes=first.num_classes)
     select(qtbot, window, "lenet")                      # shipped: no computation
     hits = worker.cache_hits
+    greyed: list[bool] = []
+    window.summary_view.staleChanged.connect(greyed.append)
     with qtbot.waitSignal(window.summaryShown, timeout=1000) as shown:
         window.arch_panel.select("tv:squeezenet1_1")     # sent a turn later, answered from the cache at once
     assert worker.computations == computed + 1 and worker.cache_hits == hits + 1
+    assert greyed == []                                  # a cached answer never greys the table, not even briefly
     assert shown.args[0] == first and not window.summary_view.is_stale()
 
 
@@ -232,7 +240,7 @@ def test_a_click_in_the_list_is_two_short_turns_and_the_panel_learns_the_selecti
         pass
     assert sent == ["resnet18"] and seen_by_panel == [("resnet18", "resnet18")]
     panel.select("vgg")
-    assert panel.selection().arch == "vgg" and sent[-1] == "vgg"             # asked for: sent at once
+    assert panel.send_now().arch == "vgg" and sent[-1] == "vgg"              # asked for: sent at once
 
 
 def test_a_failure_arriving_while_a_click_waits_is_the_previous_selections(qtbot: Any, window: MainWindow) -> None:
@@ -241,7 +249,7 @@ def test_a_failure_arriving_while_a_click_waits_is_the_previous_selections(qtbot
     panel.select("resnet18")                                  # a click, its selection still to be sent ...
     window.worker.failed.emit(window.worker.latest_id, "lenet: the input is too small.", "", True)  # ... lenet's
     assert training.selection.arch == "lenet" and not training.selection.valid
-    assert panel.last_sent().arch == "lenet"
+    assert panel.selection().arch == "lenet"
     with qtbot.waitSignal(window.summaryShown, timeout=30_000) as shown:
         pass                                                  # the click goes on as usual
     assert shown.args[0].arch == "resnet18" and training.selection.arch == "resnet18" and training.selection.valid

@@ -4,6 +4,8 @@ under the totals, the out-of-date marking, bar charts labelled and hovered by la
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 from typing import Any
 
 import pytest
@@ -119,7 +121,9 @@ def test_grid_lines_sit_at_the_count_axis_ticks_and_follow_a_new_summary(qtbot: 
         item = plot.getPlotItem()
         assert not item.getAxis("left").grid          # not the axis's own grid (5x dearer to paint)
         shown = [line.value() for line in grid.lines if line.isVisible()]
-        assert shown == grid.values() and len(shown) >= 2
+        assert shown == grid.values() and len(shown) >= 2 and shown[0] == 0
+        (step,) = {b - a for a, b in itertools.pairwise(shown)}   # evenly spaced at a round step
+        assert round(step / 10 ** math.floor(math.log10(step)), 6) in (1, 2, 2.5, 5)
         assert all(item.getViewBox().viewRange()[1][0] <= v <= item.getViewBox().viewRange()[1][1] for v in shown)
         assert grid.lines[0].pen.color().alpha() < 255  # faint
     before = [line.value() for line in chart._grids[0].lines if line.isVisible()]

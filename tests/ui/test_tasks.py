@@ -189,25 +189,3 @@ def test_download_task_reports_progress_and_honours_cancel() -> None:
     assert reported[0] == DownloadProgress(0, 100) and reported[-1] == DownloadProgress(100, 100)
     assert len(reported) == 11  # every 10 % jump is shown even when the time throttle is long
 
-
-def test_deferred_calls_once_a_turn_later_with_the_latest_value(qtbot) -> None:
-    from PySide6.QtCore import QObject
-
-    from workbench.ui.deferred import Deferred
-
-    owner, calls = QObject(), []
-    later = Deferred(calls.append, owner)
-    later.schedule(1)
-    later.schedule(2)
-    assert calls == [] and later.is_pending()
-    qtbot.waitUntil(lambda: calls == [2], timeout=5000)      # one call, with the latest value
-    later.schedule(3)
-    later.flush()                                            # now, and not again a turn later
-    assert calls == [2, 3] and not later.is_pending()
-    later.schedule(4)
-    later.cancel()
-    turn: list[int] = []
-    marker = Deferred(turn.append, owner)
-    marker.schedule(0)                                       # a turn later: the cancelled call would have come
-    qtbot.waitUntil(lambda: turn == [0], timeout=5000)
-    assert calls == [2, 3]

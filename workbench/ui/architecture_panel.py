@@ -28,13 +28,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.ui.option_field import OptionField, OptionForms
+from workbench.ui.option_field import OptionForms
 
 if TYPE_CHECKING:
     from workbench.models import ArchSpec
 
 
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
+EDIT_DELAY_MS = 150     # option edits come in bursts (typing): the selection follows the last one
 
 
 @dataclass(frozen=True)
@@ -64,14 +65,12 @@ class ArchitecturePanel(QWidget):
         self._resolve: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
         self._item_of: dict[str, QTreeWidgetItem] = {}
         self._arch = ""
-        self._texts: dict[str, dict[str, str]] = {}  # arch -> option -> literal text restored from the settings
         self._dataset: dict[str, Any] = {}
         self._last: ArchSelection | None = None
-        self._debounce = QTimer(self, singleShot=True, interval=150)
-        self._debounce.timeout.connect(self._emit)
-        # A click in the list shows the form at once and sends the selection a turn later: two short turns.
-        self._soon = QTimer(self, singleShot=True, interval=0)
-        self._soon.timeout.connect(self._emit)
+        # The selection is sent when this fires: 150 ms after an edit (typing comes in bursts), a turn after a
+        # click in the list (the list and form first, the summary request next: two short turns, not one long).
+        self._pending = QTimer(self, singleShot=True)
+        self._pending.timeout.connect(self._emit)
 
         self.search = QLineEdit(placeholderText="Search architectures (Ctrl+F)")
         self.search.setObjectName("architectureSearch")
@@ -95,7 +94,7 @@ class ArchitecturePanel(QWidget):
         self.options_box = QGroupBox("Options")
         self.form = QFormLayout(self.options_box)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.options = OptionForms(self.form, self._debounce.start)
+        self.options = OptionForms(self.form, self._edited)
         self.form_message = QLabel(wordWrap=True)
         self.form_message.setObjectName("optionsMessage")
 
@@ -141,7 +140,7 @@ class ArchitecturePanel(QWidget):
     def set_catalog(self, specs: Sequence[ArchSpec], resolve: Callable[[str, dict[str, Any]], dict[str, Any]],
                     families: Sequence[str] | None = None) -> None:
         """Fill the list from ArchSpecs (in registry order) and remember the validator (resolve_options)."""
-        self.options.drop(self.options.names())
+        self.options.clear()
         self._specs = {s.name: s for s in specs}
         self._resolve = resolve
         order = list(families or dict.fromkeys(s.family for s in specs))
@@ -235,26 +234,21 @@ class ArchitecturePanel(QWidget):
             return
         self._arch = name
         self._build_form(self._specs[name])
-        self._debounce.stop()
-        self._soon.start()
+        self._pending.start(0)
 
     def _build_form(self, spec: ArchSpec) -> None:
-        self.options.show(spec.name, spec.options, self._texts.get(spec.name, {}))
+        self.options.show(spec.name, spec.options)
         natural = "×".join(map(str, spec.natural_input))
         # Zero-width spaces after commas let long tuples in descriptions wrap.
         text = spec.description.replace(",", ",\u200b")
         self.description.setText(f"<b>{spec.name}</b> — {text}<br>"
                                  f"<small>Designed for {natural} inputs, {spec.default_classes} classes.</small>")
-        self.options_box.setVisible(bool(self._fields))
+        self.options_box.setVisible(bool(self.options.fields))
         self.form_message.clear()
-
-    @property
-    def _fields(self) -> list[OptionField]:
-        return self.options.fields
 
     def set_option_text(self, name: str, text: str) -> None:
         """Set one option from literal text (as a user would type it); validated like an edit."""
-        for f in self._fields:
+        for f in self.options.fields:
             if f.spec.name == name:
                 f.set_text(text)
                 return
@@ -262,7 +256,7 @@ class ArchitecturePanel(QWidget):
 
     def field_widget(self, name: str) -> QWidget:
         """The editor of option `name` (for tests and focus)."""
-        return next(f.widget for f in self._fields if f.spec.name == name)
+        return next(f.widget for f in self.options.fields if f.spec.name == name)
 
     # --- data set and overrides -------------------------------------------------------------------------
     def set_dataset(self, info: dict[str, Any]) -> None:
@@ -287,21 +281,23 @@ class ArchitecturePanel(QWidget):
                 f"images resized to {natural[1]}×{natural[2]}.")
         return (channels, natural[1], natural[2]), classes, note
 
+    def _edited(self) -> None:
+        self._pending.start(EDIT_DELAY_MS)
+
     def _changed_now(self) -> None:
-        self._debounce.stop()
-        self._soon.stop()
+        self._pending.stop()
         self._emit()
 
     def _emit(self) -> None:
         spec = self._specs.get(self._arch)
         if spec is None:
             return
-        for f in self._fields:
+        for f in self.options.fields:
             f.set_invalid("")
-        raw = {f.spec.name: f.text() for f in self._fields}
+        raw = {f.spec.name: f.text() for f in self.options.fields}
         options: dict[str, Any] = {}
         reason, bad = "", ""
-        for f in self._fields:
+        for f in self.options.fields:
             try:
                 options[f.spec.name] = f.value()
             except ValueError as exc:
@@ -330,7 +326,7 @@ class ArchitecturePanel(QWidget):
                     spin.setValue(value)
         self.follow_label.setText(note)
         if bad:
-            for f in self._fields:
+            for f in self.options.fields:
                 if f.spec.name == bad:
                     f.set_invalid(reason)
         self.form_message.setText(f"⚠ {reason}" if reason else "")
@@ -342,7 +338,7 @@ class ArchitecturePanel(QWidget):
 
     def _field_named_in(self, message: str) -> str:
         quoted = re.findall(r"option '([^']+)'", message)
-        names = [f.spec.name for f in self._fields]
+        names = [f.spec.name for f in self.options.fields]
         for name in quoted:
             if name in names:
                 return name
@@ -352,19 +348,19 @@ class ArchitecturePanel(QWidget):
         return ""
 
     def selection(self) -> ArchSelection | None:
-        """The current selection (None before the first); one still to be sent is sent now."""
-        if self._soon.isActive():
-            self._changed_now()
+        """The selection last sent (None before the first; a click or edit still waiting is not in it)."""
         return self._last
 
-    def last_sent(self) -> ArchSelection | None:
-        """The selection last sent (a click's still to be sent is not: that one has not been asked for yet)."""
+    def send_now(self) -> ArchSelection | None:
+        """Send the current selection now (also one still waiting) and return it."""
+        if self._arch:
+            self._changed_now()
         return self._last
 
     # --- persistence --------------------------------------------------------------------------------------
     def save_state(self) -> dict[str, Any]:
         """Last architecture, the option texts of every edited architecture and the overrides."""
-        texts = {**self._texts, **self.options.texts()}
+        texts = self.options.texts()
         return {
             "arch": self._arch,
             "options": texts,
@@ -377,8 +373,7 @@ class ArchitecturePanel(QWidget):
         """Inverse of save_state (call after set_catalog); unknown names are ignored."""
         texts = state.get("options") or {}
         if isinstance(texts, dict):
-            self._texts.update({str(k): dict(v) for k, v in texts.items() if isinstance(v, dict)})
-            self.options.drop([str(k) for k in texts])   # shown again with the restored texts
+            self.options.restore({str(k): dict(v) for k, v in texts.items() if isinstance(v, dict)})
         with QSignalBlocker(self.override):
             self.override.setChecked(bool(state.get("override", False)))
         for spin, value in zip(self.shape_spins, state.get("input") or []):

@@ -238,13 +238,12 @@ class MainWindow(QMainWindow):
             if not self.arch_panel.current_arch():
                 self.arch_panel.select(DEFAULT_ARCH if DEFAULT_ARCH in self.arch_panel.names()
                                        else self.arch_panel.names()[0])
-            self.arch_panel.selection()   # sent now, while restoring: shown below
         finally:
             self.router.restoring = False
         if self.views is not None:
             self.views.compare.set_catalog(catalog.specs, catalog.families)
         self.tabs.setCurrentIndex(int(str(self.settings.value("window/tab", 0) or 0)))
-        self.router.on_selection(self.arch_panel.selection())
+        self.arch_panel.send_now()
         self.engineReady.emit()
 
     def _attach_training(self) -> TrainingPanel:

@@ -133,7 +133,8 @@ class OptionField:
 class OptionForms:
     """The option rows of every architecture shown so far, in one form layout: built on an architecture's first
     selection, then kept and only hidden (switching back costs no rebuild, which took ~5-10 ms of a click, and
-    keeps what was typed). `fields` are the shown architecture's."""
+    keeps what was typed). `fields` are the shown architecture's; texts restored from the settings fill a form
+    when it is built."""
 
     def __init__(self, form: QFormLayout, on_edit: Callable[[], None]) -> None:
         self.form = form
@@ -141,18 +142,20 @@ class OptionForms:
         self.fields: list[OptionField] = []
         self._shown = ""
         self._built: dict[str, list[OptionField]] = {}
+        self._saved: dict[str, dict[str, str]] = {}
 
-    def show(self, name: str, options: Sequence[OptionSpec], texts: Mapping[str, str]) -> list[OptionField]:
-        """Show architecture `name`'s rows (built now, with `texts` typed in, when it has none yet)."""
+    def show(self, name: str, options: Sequence[OptionSpec]) -> None:
+        """Show architecture `name`'s rows (built now when it has none yet)."""
         for f in self.fields:
             self.form.setRowVisible(f.widget, False)
         fields = self._built.get(name)
         if fields is None:
             fields = self._built[name] = []
+            saved = self._saved.get(name, {})
             for option in options:
                 f = OptionField(option)
-                if option.name in texts:
-                    f.set_text(texts[option.name])
+                if option.name in saved:
+                    f.set_text(saved[option.name])
                 f.connect(self._on_edit)
                 label = QLabel(option.name)
                 label.setToolTip(f.help)
@@ -161,19 +164,25 @@ class OptionForms:
         for f in fields:
             self.form.setRowVisible(f.widget, True)
         self.fields, self._shown = fields, name
-        return fields
 
-    def drop(self, names: Sequence[str]) -> None:
-        """Delete these architectures' rows (built again when next shown)."""
+    def restore(self, texts: Mapping[str, Mapping[str, str]]) -> None:
+        """Texts kept in the settings (architecture -> option -> literal); their forms are built again with them."""
+        self._saved.update({name: dict(values) for name, values in texts.items()})
+        self._drop(list(texts))
+
+    def clear(self) -> None:
+        """Forget every form (a new catalog); what was typed is kept for when they are built again."""
+        self._saved = self.texts()
+        self._drop(list(self._built))
+
+    def _drop(self, names: Sequence[str]) -> None:
         for name in names:
             for f in self._built.pop(name, []):
                 self.form.removeRow(f.widget)
             if name == self._shown:
                 self.fields, self._shown = [], ""
 
-    def names(self) -> list[str]:
-        return list(self._built)
-
     def texts(self) -> dict[str, dict[str, str]]:
-        """What is typed in every kept form: architecture -> option -> literal text."""
-        return {name: {f.spec.name: f.text() for f in fields} for name, fields in self._built.items()}
+        """What is typed in every form, restored ones not built yet included: architecture -> option -> text."""
+        built = {name: {f.spec.name: f.text() for f in fields} for name, fields in self._built.items()}
+        return {**self._saved, **built}

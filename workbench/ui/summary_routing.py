@@ -1,7 +1,6 @@
 """How the main window follows the architecture panel: the summary worker computes the selection's summary, the
 layer views show it (greyed while a new one computes), the status line says what happened, and the training panel
-learns of the selection a turn after the click, always before its summary. Kept here so main_window.py builds and
-this module routes."""
+learns of the selection, and then of its summary. Kept here so main_window.py builds and this module routes."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 
-from workbench.ui.deferred import Deferred
 from workbench.ui.summary_view import human
 
 if TYPE_CHECKING:
@@ -26,13 +24,10 @@ class SummaryRouter(QObject):
         super().__init__(window)
         self.window = window
         self.restoring = False   # while the window restores its state, selections are not acted on
-        # The click's own turn only starts the summary; the training panel (its recipe, Train's state) a turn later.
-        self._panel_selection: Deferred[ArchSelection] = Deferred(self._select_in_panel, self)
         window.arch_panel.selectionChanged.connect(self.on_selection)
         window.worker.finished.connect(self.on_summary)
         window.worker.failed.connect(self.on_summary_failed)
         window.summary_view.layerSelected.connect(self.on_layer_selected)
-        window.summaryShown.connect(self._summary_to_panel)
 
     def on_selection(self, sel: ArchSelection | None) -> None:
         """A selection from the architecture panel: request its summary and mark what is shown as out of date."""
@@ -40,9 +35,7 @@ class SummaryRouter(QObject):
         if sel is None or self.restoring:
             return
         if w.training_panel is not None:
-            self._panel_selection.schedule(sel)
-            if not sel.valid:
-                self._panel_selection.flush()
+            w.training_panel.set_architecture(sel)
         if not sel.valid:
             w.worker.invalidate()
             w.summary_view.set_error(f"The options of {sel.arch} are not valid: {sel.reason}")
@@ -53,10 +46,6 @@ class SummaryRouter(QObject):
             w.summary_view.set_pending(sel.arch)
             w.summary_state.setText(f"Summarizing {sel.arch}…")
 
-    def _select_in_panel(self, sel: ArchSelection) -> None:
-        if self.window.training_panel is not None:
-            self.window.training_panel.set_architecture(sel)
-
     def on_summary(self, _rid: int, summary: ModelSummary) -> None:
         """The selection's summary: into the layer tree, charts and parameter table."""
         w = self.window
@@ -64,20 +53,16 @@ class SummaryRouter(QObject):
         w.param_table.set_parameters(summary.parameters)
         t = summary.totals
         w.summary_state.setText(f"{summary.arch}: {t.total_params:,} parameters, {human(t.mult_adds)} Mult-Adds.")
+        if w.training_panel is not None:
+            w.training_panel.set_summary(summary)   # its estimate
         w.summaryShown.emit(summary)
-
-    def _summary_to_panel(self, summary: ModelSummary) -> None:
-        self._panel_selection.flush()   # the panel learns of the selection before its summary
-        if self.window.training_panel is not None:
-            self.window.training_panel.set_summary(summary)
 
     def on_summary_failed(self, _rid: int, message: str, details: str, user_error: bool) -> None:
         """The summary failed: say why where the table was; a user error also keeps Train disabled."""
         w = self.window
         w.summary_view.set_error(message, details)
         w.summary_state.setText("Summary failed: " + message)
-        sel = w.arch_panel.last_sent()   # the one whose summary failed
-        self._panel_selection.flush()
+        sel = w.arch_panel.selection()   # the one whose summary failed (a click still waiting is not sent yet)
         if user_error and sel is not None and w.training_panel is not None:
             # e.g. the input is too small for this architecture: the model could not be trained either.
             w.training_panel.set_architecture(dataclasses.replace(sel, valid=False, reason=message))
