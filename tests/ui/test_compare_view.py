@@ -260,4 +260,5 @@ def test_count_charts_read_as_people_count(qtbot) -> None:
     qtbot.addWidget(charts)
     params = charts.plots["params"].getAxis("left")
     assert params.tickStrings([0.0, 5e6, 1e7], 1.0, 5e6) == ["0", "5 M", "10 M"]         # not "1e+07"
-    assert charts.plots["train_images_per_second"].getAxis("left").tickStrings([0.2, 1.0], 1.0, 0.2) == ["0.2", "1"]
+    assert charts.plots["train_images_per_second"].getAxis("left").tickStrings([0.2, 1.0, 999.5], 1.0, 0.2) == [
+        "0.2", "1", "999.5"]

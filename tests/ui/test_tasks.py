@@ -188,4 +188,3 @@ def test_download_task_reports_progress_and_honours_cancel() -> None:
     reported = [p for p in sink.partials if isinstance(p, DownloadProgress)]
     assert reported[0] == DownloadProgress(0, 100) and reported[-1] == DownloadProgress(100, 100)
     assert len(reported) == 11  # every 10 % jump is shown even when the time throttle is long
-

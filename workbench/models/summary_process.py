@@ -53,9 +53,6 @@ class SummaryCancelled(SummaryProcessError):
 class _RemoteTraceback(Exception):
     """Carries the helper's traceback text, so that it shows as the cause of the error raised here."""
 
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
 
 class _HelperDied(Exception):
     """The helper's pipe closed: it exited or was killed."""

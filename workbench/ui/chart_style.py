@@ -41,7 +41,16 @@ def colour_axes(item: Any, text: QColor | str) -> None:
         axis.setTextPen(text)
 
 
-GRID_ALPHA = 60     # grid lines: the text colour, faint
+GRID_ALPHA = 50     # grid lines: the text colour, faint
+
+
+def faint_pen(text: QColor | str) -> Any:
+    """The pen of grid lines: the text colour, faint."""
+    import pyqtgraph as pg
+
+    colour = QColor(text)
+    colour.setAlpha(GRID_ALPHA)
+    return pg.mkPen(colour)
 
 
 class YGrid:
@@ -59,11 +68,7 @@ class YGrid:
 
     def set_colour(self, text: QColor) -> None:
         """Lines in the text colour, faint."""
-        import pyqtgraph as pg
-
-        colour = QColor(text)
-        colour.setAlpha(GRID_ALPHA)
-        self._pen = pg.mkPen(colour)
+        self._pen = faint_pen(text)
         for line in self.lines:
             line.setPen(self._pen)
 

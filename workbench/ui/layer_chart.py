@@ -92,7 +92,7 @@ class CountAxis(pg.AxisItem):
         self.enableAutoSIPrefix(False)
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
-        return [human(v) if abs(v) >= 1000 or v == int(v) else f"{v:g}" for v in values]
+        return [human(v) for v in values]
 
 
 class LayerChart(PaletteChart):

@@ -40,7 +40,7 @@ def human(n: float, unit: str = "") -> str:
     for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(n) >= factor:
             return f"{n / factor:.3g} {prefix}{unit}"
-    return f"{n:.0f} {unit}".rstrip()
+    return f"{n:.0f} {unit}".rstrip() if n == int(n) else f"{n:.4g} {unit}".rstrip()
 
 
 def shape_text(shape: Sequence[int] | None) -> str:

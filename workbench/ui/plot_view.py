@@ -15,9 +15,9 @@ from typing import NamedTuple
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QPalette
 
-from workbench.ui.chart_style import colour_axes
+from workbench.ui.chart_style import colour_axes, faint_pen
 from workbench.ui.plot_data import (
     PERCENT_SERIES,
     RunCurves,
@@ -30,7 +30,6 @@ from workbench.ui.plot_data import (
 )
 from workbench.ui.series_list import SeriesEntry
 
-GRID_ALPHA = 45          # grid lines: the text colour, faint
 LIVE_HEADROOM = 0.25     # while live, y ranges grow with this much room so they rarely change
 OVERLAY_COLOURS = ((23, 190, 207), (188, 189, 34), (227, 119, 194), (127, 127, 127), (255, 187, 120),
                    (31, 119, 180), (44, 160, 44), (214, 39, 40))
@@ -209,9 +208,7 @@ class PlotView(QObject):
             item.setLabel("bottom", "epoch", color=fg)
             item.setLabel("left", ylabel, color=fg)
             colour_axes(item, fg)
-            grid_colour = QColor(fg)
-            grid_colour.setAlpha(GRID_ALPHA)
-            self.grids[attr].setPen(pg.mkPen(grid_colour))
+            self.grids[attr].setPen(faint_pen(fg))
 
     def _title(self, attr: str, title: str) -> str:
         # Short: a title wider than the plot widens its layout past the widget and cuts the x axis off.

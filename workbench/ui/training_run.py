@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 from typing import TYPE_CHECKING, Any
 
 from workbench.training import estimate as est
@@ -44,14 +43,7 @@ def device_locked(task: Task) -> Task:
 
 
 def recommended_settings(arch: str, dataset: str) -> dict[str, Any] | None:
-    """The engine's recommended settings for `arch` on `dataset` (None when it has none); cached, as the panel
-    asks on every selection and button update."""
-    found = _recommended(arch, dataset)
-    return dict(found) if found is not None else None
-
-
-@functools.lru_cache(maxsize=64)
-def _recommended(arch: str, dataset: str) -> dict[str, Any] | None:
+    """The engine's recommended settings for `arch` on `dataset` (None when it has none)."""
     from workbench.errors import WorkbenchError
     from workbench.training.config import recommended_config
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -66,18 +67,15 @@ RunFn = Callable[..., FitResult]
 BACKGROUND_NICE = 5  # a training thread's nice value above the window's
 
 
-def yield_cpu_to_window(nice: int = BACKGROUND_NICE) -> bool:
-    """Raise the calling worker thread's nice value, so that when it and the window's thread both want a core (a
-    2-core machine at the start of a run) the window gets it first; the torch worker threads it starts inherit it.
-    Linux only (elsewhere a nice value is per process), never the main thread; True when done."""
+def yield_cpu_to_window() -> None:
+    """Raise the calling worker thread's nice value by BACKGROUND_NICE, so that when it and the window's thread both
+    want a core (a 2-core machine at the start of a run) the window gets it first; the torch worker threads it
+    starts inherit it. Linux only (elsewhere a nice value is per process), never the main thread."""
     if not sys.platform.startswith("linux") or threading.current_thread() is threading.main_thread():
-        return False
+        return
     tid = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
-    except OSError:
-        return False
-    return True
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE))
 
 
 def training_task(job: TrainJob, control: TrainControl, *, run: RunFn | None = None,
