@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
 
 from tests.ui.conftest import TrainingBench
@@ -131,7 +130,6 @@ def test_train_all_runs_an_experiment_and_fills_the_accuracy_column(qtbot, works
 
     bench: TrainingBench = lenet_digits_panel(epochs=1, max_batches=2)
     host, layers = QWidget(), SummaryView()
-    host.train_action = QAction("Train", host)   # as the window's Training → Train (Ctrl+Return)
     qtbot.addWidget(host)
     qtbot.addWidget(layers)
     views, _router = attach_views(host, bench.panel, bench.plots, bench.runs, layers.layerSelected, workspace)
@@ -152,14 +150,15 @@ def test_train_all_runs_an_experiment_and_fills_the_accuracy_column(qtbot, works
             assert view.train_all()
         assert not bench.panel.isEnabled() and not view.trainAllButton.isEnabled()
         bench.panel.resume_run("any-run")                   # e.g. the runs list's Resume: refused, not started
-        assert not bench.panel.is_training() and "Train all" in bench.panel.train_block_reason()
+        assert not bench.panel.is_training() and "Train all" in bench.panel.statusLabel.text()
+        bench.panel.start_training()                        # Training → Train (Ctrl+Return): refused as well
+        assert not bench.panel.is_training() and "Train all" in bench.panel.statusLabel.text()
         bench.panel.set_architecture(bench.panel.selection)  # a click in the architecture list meanwhile
         assert not bench.panel.trainButton.isEnabledTo(bench.panel)   # Train itself, not only the greyed panel
-        assert not host.train_action.isEnabled()
         assert view.stopAllButton.isEnabled()
         with qtbot.waitSignal(view.trainingChanged, timeout=300_000) as ended:
             pass
-        assert ended.args == [False] and bench.panel.isEnabled() and host.train_action.isEnabled()
+        assert ended.args == [False] and bench.panel.isEnabled()
         assert bench.panel.trainButton.isEnabled(), bench.panel.trainButton.toolTip()  # Train works again at once
         qtbot.waitUntil(lambda: not view.task.is_busy(), timeout=WAIT_MS)
         (status,) = view.experiment.statuses     # one experiment: lenet varying its activation

@@ -67,11 +67,8 @@ class AnalysisRouter(QObject):
     @Slot(bool)
     def experiment_training(self, running: bool) -> None:
         # The training panel trains one run at a time itself; while Train all's experiment runs it must not
-        # start another (its settings are the experiment's).
+        # start another (its settings are the experiment's): Train, Resume and Ctrl+Return say so.
         self.panel.set_blocked("Train all (Compare view) is training; stop it there." if running else "")
-        train_action = getattr(self.window, "train_action", None)   # Ctrl+Return would start the panel's run
-        if train_action is not None:
-            train_action.setEnabled(not running)
 
     @Slot(str, str)
     def error(self, message: str, details: str) -> None:
